@@ -8,6 +8,7 @@ pub mod lexer;
 pub mod parser;
 
 pub use ast::*;
+pub mod eval;
 pub use parser::{parse, parse_log};
 
 /// A query that could not be parsed.
