@@ -7,6 +7,7 @@ use logmind_protocol::units::{ByteSize, HumanDuration, UnitError};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A size as written in the file: a string with a unit or a plain number of bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,19 +69,36 @@ impl Checker {
             .push(ConfigError::invalid(key, quote(value), problem));
     }
 
-    /// Parses a duration such as `"7d"`.
+    /// Parses a duration such as `"7d"`, kept to the millisecond.
+    ///
+    /// Durations are floating-point products (`"1.5h"`), so the value is rounded to the nearest
+    /// millisecond; this makes the printed effective configuration read back to exactly the same value.
+    /// A value that really has a sub-millisecond part (`"1.3ms"`, `"400us"`) is refused.
     pub fn duration(&mut self, key: &str, raw: &str, zero: Zero) -> Option<HumanDuration> {
-        match raw.parse::<HumanDuration>() {
-            Ok(d) if zero == Zero::Refuse && d.0.is_zero() => {
-                self.invalid(key, raw, "must be greater than zero (use e.g. \"1s\")");
-                None
-            }
-            Ok(d) => Some(d),
+        let parsed = match raw.parse::<HumanDuration>() {
+            Ok(d) => d.0,
             Err(e) => {
                 self.invalid(key, raw, unit_problem(&e, "ms, s, m, h, d, w", "\"30s\""));
-                None
+                return None;
             }
+        };
+        let nanos = parsed.as_nanos();
+        let rounded_ms = (nanos + 500_000) / 1_000_000;
+        let error = nanos.abs_diff(rounded_ms * 1_000_000);
+        // Floating-point noise is far below this; a real sub-millisecond part is not.
+        let tolerance = (nanos / 100_000_000_000_000).max(1_000);
+        if error > tolerance {
+            self.invalid(key, raw, "finer than a millisecond (durations are kept to the millisecond: use e.g. \"1ms\")");
+            return None;
         }
+        let d = HumanDuration(Duration::from_millis(
+            u64::try_from(rounded_ms).unwrap_or(u64::MAX),
+        ));
+        if zero == Zero::Refuse && d.0.is_zero() {
+            self.invalid(key, raw, "must be greater than zero (use e.g. \"1s\")");
+            return None;
+        }
+        Some(d)
     }
 
     /// Parses a size such as `"16MiB"` or a number of bytes.

@@ -250,7 +250,7 @@ pub(crate) fn parse_toml(text: &str, label: &str) -> Result<toml::Table, ConfigE
                 Some((l, c)) => format!("{label}:{l}:{c}"),
                 None => label.to_string(),
             },
-            message: e.message().trim().to_string(),
+            message: e.message().trim().replace('\n', "; "),
         }
     })
 }

@@ -299,8 +299,18 @@ fn check_value(key: &str, kind: Kind, v: &mut Value, errors: &mut Vec<ConfigErro
                     .to_string(),
             ),
         },
-        Kind::Tokens => check_array(key, v, errors, check_token),
-        Kind::MultilineRules => check_array(key, v, errors, check_rule),
+        // Bad elements are dropped inside; the rest of the list stays to be validated.
+        Kind::Tokens | Kind::MultilineRules => {
+            let each = if kind == Kind::Tokens {
+                check_token
+            } else {
+                check_rule
+            };
+            match check_array(key, v, errors, each) {
+                None => return true,
+                some => some,
+            }
+        }
     };
     if let Some(expected) = expected {
         errors.push(type_error(key, v, &expected));
@@ -308,17 +318,21 @@ fn check_value(key: &str, kind: Kind, v: &mut Value, errors: &mut Vec<ConfigErro
     errors.len() == before
 }
 
+/// Checks each element; bad elements are reported and dropped so the good ones are still validated.
 fn check_array(
     key: &str,
-    v: &Value,
+    v: &mut Value,
     errors: &mut Vec<ConfigError>,
-    each: fn(&str, &Value, &mut Vec<ConfigError>),
+    each: fn(&str, &Value, &mut Vec<ConfigError>) -> bool,
 ) -> Option<String> {
     match v {
         Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                each(&format!("{key}[{i}]"), item, errors);
-            }
+            let mut i = 0;
+            items.retain(|item| {
+                let ok = each(&format!("{key}[{i}]"), item, errors);
+                i += 1;
+                ok
+            });
             None
         }
         _ => Some("an array".to_string()),
@@ -328,7 +342,7 @@ fn check_array(
 const TOKEN_FORMS: &str =
     "\"token\", { value = \"token\" }, { env = \"VAR\" } or { file = \"/path\" }";
 
-fn check_token(key: &str, v: &Value, errors: &mut Vec<ConfigError>) {
+fn check_token(key: &str, v: &Value, errors: &mut Vec<ConfigError>) -> bool {
     let ok = match v {
         Value::String(_) => true,
         Value::Table(t) => {
@@ -352,9 +366,10 @@ fn check_token(key: &str, v: &Value, errors: &mut Vec<ConfigError>) {
             expected: format!("exactly one of {TOKEN_FORMS}"),
         });
     }
+    ok
 }
 
-fn check_rule(key: &str, v: &Value, errors: &mut Vec<ConfigError>) {
+fn check_rule(key: &str, v: &Value, errors: &mut Vec<ConfigError>) -> bool {
     let ok = match v {
         Value::Table(t) => {
             t.len() == 2
@@ -371,6 +386,7 @@ fn check_rule(key: &str, v: &Value, errors: &mut Vec<ConfigError>) {
             "a table { start = \"regex\", continue = \"regex\" } with exactly these two keys",
         ));
     }
+    ok
 }
 
 #[cfg(test)]
