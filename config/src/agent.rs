@@ -186,6 +186,15 @@ pub struct AgentConfig {
     pub multiline: MultilineConfig,
 }
 
+impl Default for AgentConfig {
+    /// The built-in defaults for a node named `localhost` (so the id is `localhost`).
+    fn default() -> Self {
+        AgentBuilder::default()
+            .validate(&mut Checker::default(), Some("localhost"))
+            .expect("built-in agent defaults are valid (tested)")
+    }
+}
+
 impl AgentConfig {
     /// `include` with `{host_root}` replaced by `host_root` (without trailing `/`), or by `""` when unset.
     pub fn include_globs(&self) -> Vec<String> {

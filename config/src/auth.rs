@@ -61,7 +61,7 @@ pub struct AuthBuilder {
     pub admin_tokens: Vec<TokenSourceBuilder>,
 }
 
-/// A token value. `Debug`, `Display`-free and `Serialize` print `<redacted>`.
+/// A token value. `Debug` and `Serialize` print `<redacted>`; it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

@@ -238,6 +238,10 @@ impl Serialize for Pattern {
 mod tests {
     use super::*;
 
+    fn last(c: &Checker) -> String {
+        c.errors.last().map(ToString::to_string).unwrap_or_default()
+    }
+
     #[test]
     fn unit_errors_name_key_and_units() {
         let mut c = Checker::default();
@@ -245,14 +249,29 @@ mod tests {
             .duration("indexer.retention.period", "7x", Zero::Refuse)
             .is_none());
         assert_eq!(
-            c.errors[0].to_string(),
+            last(&c),
             "indexer.retention.period \"7x\": unknown unit \"x\" (use ms, s, m, h, d, w)"
         );
         assert!(c
             .size("agent.batch_max_bytes", &RawSize::Bytes(0), Zero::Refuse)
             .is_none());
-        assert!(c.errors[1]
-            .to_string()
-            .starts_with("agent.batch_max_bytes 0: must be greater than zero"));
+        assert!(last(&c).starts_with("agent.batch_max_bytes 0: must be greater than zero"));
+    }
+
+    #[test]
+    fn durations_are_kept_to_the_millisecond() {
+        let mut c = Checker::default();
+        let ms =
+            |c: &mut Checker, s: &str| c.duration("k", s, Zero::Allow).map(|d| d.0.as_millis());
+        assert_eq!(ms(&mut c, "1.5h"), Some(5_400_000));
+        assert_eq!(ms(&mut c, "74565.957h"), Some(268_437_445_200));
+        assert_eq!(ms(&mut c, "0.1s"), Some(100));
+        assert_eq!(ms(&mut c, "0s"), Some(0));
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        assert_eq!(ms(&mut c, "1.3ms"), None);
+        assert!(last(&c).contains("k \"1.3ms\": finer than a millisecond"));
+        assert_eq!(ms(&mut c, "400us"), None);
+        assert!(c.duration("k", "0s", Zero::Refuse).is_none());
+        assert!(last(&c).contains("must be greater than zero"));
     }
 }

@@ -108,6 +108,15 @@ pub struct RetentionConfig {
     pub namespaces: BTreeMap<String, HumanDuration>,
 }
 
+impl Default for IndexerConfig {
+    /// The built-in defaults (what an empty config file gives).
+    fn default() -> Self {
+        IndexerBuilder::default()
+            .validate(&mut Checker::default())
+            .expect("built-in indexer defaults are valid (tested)")
+    }
+}
+
 impl RetentionConfig {
     /// The retention period that applies to `namespace`.
     pub fn period_for(&self, namespace: &str) -> HumanDuration {

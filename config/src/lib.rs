@@ -141,6 +141,15 @@ impl Config {
     }
 }
 
+impl Default for Config {
+    /// The built-in defaults with the node name of this host ([`default_node_name`]); no file, no environment.
+    fn default() -> Self {
+        ConfigBuilder::default()
+            .validate(&process_env)
+            .expect("built-in defaults are valid (tested)")
+    }
+}
+
 pub(crate) fn ser_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&p.to_string_lossy())
 }
@@ -247,6 +256,25 @@ impl ConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_an_empty_file() {
+        let c = Config::default();
+        assert_eq!(c.indexer, IndexerConfig::default());
+        assert_eq!(c.query, QueryConfig::default());
+        let agent = AgentConfig::default();
+        assert_eq!(agent.id, "localhost");
+        assert_eq!(
+            AgentConfig {
+                id: c.agent.id.clone(),
+                ..agent
+            },
+            c.agent
+        );
+        let empty = Config::from_toml_str("", &|_| None, &Overrides::new()).expect("empty file");
+        assert_eq!(empty.indexer, c.indexer);
+        assert_eq!(empty.indexer.listen.to_string(), "127.0.0.1:3100");
+    }
 
     #[test]
     fn log_levels() {

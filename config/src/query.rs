@@ -47,6 +47,15 @@ pub struct QueryConfig {
     pub max_regex_bytes: ByteSize,
 }
 
+impl Default for QueryConfig {
+    /// The built-in defaults (what an empty config file gives).
+    fn default() -> Self {
+        QueryBuilder::default()
+            .validate(&mut Checker::default())
+            .expect("built-in query defaults are valid (tested)")
+    }
+}
+
 impl QueryBuilder {
     /// Parses and checks every value, recording each problem in `c`.
     pub fn validate(&self, c: &mut Checker) -> Option<QueryConfig> {
