@@ -150,11 +150,11 @@ impl Checker {
         match Regex::new(raw) {
             Ok(r) => Some(r),
             Err(e) => {
-                let first = e
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or("syntax error")
+                let text = e.to_string();
+                let last = text.lines().last().unwrap_or("syntax error").trim();
+                let first = last
+                    .strip_prefix("error:")
+                    .unwrap_or(last)
                     .trim()
                     .to_string();
                 let problem = format!(

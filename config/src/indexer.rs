@@ -170,7 +170,7 @@ impl IndexerBuilder {
             &self.max_pending_bytes,
             Zero::Refuse,
         );
-        let retention = self.retention.validate(c);
+        let retention = self.retention.validate(c, partition);
 
         if let (Some(batch), Some(dec)) = (max_batch, max_decompressed) {
             if dec < batch {
@@ -194,17 +194,6 @@ impl IndexerBuilder {
                 );
             }
         }
-        if let (Some(p), Some(r)) = (partition, retention.as_ref()) {
-            if r.period < p {
-                c.invalid(
-                    "indexer.retention.period",
-                    &r.period.to_string(),
-                    format!(
-                        "shorter than indexer.partition \"{p}\" (retention must cover at least one partition: raise the period or lower indexer.partition)"
-                    ),
-                );
-            }
-        }
         Some(IndexerConfig {
             listen: listen?,
             partition: partition?,
@@ -220,8 +209,23 @@ impl IndexerBuilder {
 }
 
 impl RetentionBuilder {
-    fn validate(&self, c: &mut Checker) -> Option<RetentionConfig> {
+    fn validate(
+        &self,
+        c: &mut Checker,
+        partition: Option<HumanDuration>,
+    ) -> Option<RetentionConfig> {
         let period = c.duration("indexer.retention.period", &self.period, Zero::Refuse);
+        if let (Some(p), Some(r)) = (partition, period) {
+            if r < p {
+                c.invalid(
+                    "indexer.retention.period",
+                    &self.period,
+                    format!(
+                        "shorter than indexer.partition \"{p}\" (retention must cover at least one partition: raise the period or lower indexer.partition)"
+                    ),
+                );
+            }
+        }
         let check_interval = c.duration(
             "indexer.retention.check_interval",
             &self.check_interval,

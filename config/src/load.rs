@@ -207,8 +207,10 @@ fn apply_overrides(
     }
 }
 
-/// Wraps errors about keys set by the environment or a flag so the message says where the value came from.
-fn annotate(errors: Vec<ConfigError>, origins: &Origins) -> Vec<ConfigError> {
+/// Sorts the errors in schema order and wraps those about keys set by the environment or a flag so the
+/// message says where the value came from.
+fn annotate(mut errors: Vec<ConfigError>, origins: &Origins) -> Vec<ConfigError> {
+    sort_by_schema(&mut errors);
     errors
         .into_iter()
         .map(|e| {
@@ -231,6 +233,34 @@ fn annotate(errors: Vec<ConfigError>, origins: &Origins) -> Vec<ConfigError> {
             }
         })
         .collect()
+}
+
+/// Orders errors like the schema (file order of a documented config), keeping the order of equal keys.
+fn sort_by_schema(errors: &mut [ConfigError]) {
+    let rank = |e: &ConfigError| -> usize {
+        let Some(k) = e.key() else { return 0 };
+        let matches = |name: &str| {
+            k.strip_prefix(name).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+            })
+        };
+        let section = schema::section_of(k);
+        schema::KEYS
+            .iter()
+            .position(|key| matches(key.name))
+            .or_else(|| {
+                schema::KEYS
+                    .iter()
+                    .position(|key| schema::section_of(key.name) == section)
+            })
+            .or_else(|| {
+                schema::KEYS
+                    .iter()
+                    .position(|key| key.name.starts_with(&format!("{k}.")))
+            })
+            .map_or(usize::MAX, |i| i + 1)
+    };
+    errors.sort_by_key(rank);
 }
 
 /// Line and column (1-based) of byte `offset` in `text`.

@@ -196,6 +196,35 @@ max_lines = "x"
             "missing {key} in {msg}"
         );
     }
+    // Reported in the order of the documented file, whatever phase found them.
+    let keys: Vec<&str> = err.iter().filter_map(|e| e.key()).collect();
+    assert_eq!(keys.first(), Some(&"data_dir"), "{msg}");
+    assert_eq!(keys.last(), Some(&"query.max_lines"), "{msg}");
+}
+
+#[test]
+fn relation_checked_even_when_a_sibling_fails() {
+    let o = Overrides::new().with("indexer.retention.period", "12h");
+    let err = Config::from_toml_str(
+        "[indexer.retention]\nnamespaces = { dev = \"1x\" }\n",
+        &no_env,
+        &o,
+    )
+    .expect_err("two problems");
+    let msg = err.to_string();
+    assert_eq!(err.len(), 2, "{msg}");
+    assert!(
+        msg.contains("indexer.retention.period \"12h\": shorter than indexer.partition \"1d\""),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("(set by command-line flag for indexer.retention.period)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("indexer.retention.namespaces.dev \"1x\""),
+        "{msg}"
+    );
 }
 
 #[test]
