@@ -312,8 +312,15 @@ fn check_value(key: &str, kind: Kind, v: &mut Value, errors: &mut Vec<ConfigErro
             }
         }
     };
-    if let Some(expected) = expected {
-        errors.push(type_error(key, v, &expected));
+    match expected {
+        // A token list written as something else may hold a token: show only its type.
+        Some(_) if kind == Kind::Tokens => errors.push(ConfigError::Type {
+            key: key.to_string(),
+            found: v.type_str().to_string(),
+            expected: format!("an array of {TOKEN_FORMS}"),
+        }),
+        Some(expected) => errors.push(type_error(key, v, &expected)),
+        None => {}
     }
     errors.len() == before
 }

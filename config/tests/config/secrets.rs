@@ -144,6 +144,16 @@ fn bad_tokens_never_echo_the_value() {
 }
 
 #[test]
+fn token_list_of_wrong_type_does_not_echo_it() {
+    let e = crate::fail(&format!("[auth]\nadmin_tokens = \"{VALUE_SECRET}\"\n"));
+    assert!(!e.contains(VALUE_SECRET), "{e}");
+    assert!(
+        e.starts_with("auth.admin_tokens string: expected an array of \"token\""),
+        "{e}"
+    );
+}
+
+#[test]
 fn redacted_placeholder_is_refused() {
     let e = crate::fail("[auth]\nquery_tokens = [\"<redacted: env X>\"]\n");
     assert!(
