@@ -33,6 +33,18 @@ impl Overrides {
         self
     }
 
+    /// Sets `key` only when `value` is `Some` (maps an optional command-line flag); returns `self`.
+    pub fn with_opt<T: std::fmt::Display>(
+        mut self,
+        key: impl Into<String>,
+        value: Option<T>,
+    ) -> Self {
+        if let Some(v) = value {
+            self.set(key, v.to_string());
+        }
+        self
+    }
+
     /// Builder-style [`Overrides::set`].
     pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.set(key, value);
