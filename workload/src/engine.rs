@@ -131,7 +131,10 @@ impl<'a> Engine<'a> {
         }
         let route = self.routes[self.rng.index(self.routes.len())].clone();
         let error_at = if self.rng.chance((self.opts.error_ratio * 2.0).min(1.0)) {
-            Some(self.rng.index(route.hops.len()))
+            // Without an edge proxy the failing hop is never the first, so the request still
+            // crosses two apps.
+            let first = usize::from(route.edge.is_none());
+            Some(first + self.rng.index(route.hops.len() - first))
         } else {
             None
         };
