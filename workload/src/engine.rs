@@ -344,7 +344,7 @@ impl<'a> Engine<'a> {
             self.inflight[i].had_error |= is_error;
             if let (Some(rec), Some(e)) = (self.inflight[i].record, event_ref.as_ref()) {
                 let r = &mut self.requests[rec];
-                if !r.apps.iter().any(|a| *a == e.app) {
+                if !r.apps.contains(&e.app) {
                     r.apps.push(e.app.clone());
                 }
                 r.has_error |= is_error;

@@ -168,7 +168,7 @@ impl Default for GenerateOptions {
             progress: false,
             max_line_bytes: 16 * 1024,
             mean_gap_ns: 5_000_000,
-            restart_ratio: 0.01,
+            restart_ratio: 0.001,
             users: 200,
             manifest_requests: 20_000,
         }

@@ -129,13 +129,13 @@ fn message(
     match kind {
         Kind::Info if ids.request_id.is_some() => msg.push_str(hop_message(svc.app)),
         Kind::Info | Kind::Long(_) => {
-            msg.push_str(*rng.pick(BACKGROUND));
+            msg.push_str(rng.pick_str(BACKGROUND));
             let _ = write!(msg, " count={}", rng.range(1, 5000));
         }
         Kind::Debug => {
             let _ = write!(msg, "dispatching batch size={}", rng.range(1, 64));
         }
-        Kind::Warn => msg.push_str(*rng.pick(WARNINGS)),
+        Kind::Warn => msg.push_str(rng.pick_str(WARNINGS)),
         Kind::Error(t) | Kind::Trace(t) => {
             if svc.style == Style::Text {
                 msg.push_str(svc.verb);
@@ -270,15 +270,14 @@ fn render_access(rng: &mut Rng, kind: Kind, ts: i64, ids: &Ids<'_>, out: &mut St
     };
     let _ = write!(
         out,
-        "] \"{method} {path} HTTP/1.1\" {status} {} \"-\" \"{}\" rt={}.{:03}",
+        "] \"{method} {path} HTTP/1.1\" {status} {} \"-\" \"{}\" rt=0.{:03}",
         rng.range(2, 20_000),
         if path == "/healthz" {
             "kube-probe/1.29"
         } else {
             rng.pick(AGENTS)
         },
-        rng.below(3),
-        rng.below(1000)
+        rng.range(1, 999)
     );
     if let Some(r) = ids.request_id {
         let _ = write!(out, " request_id={r}");

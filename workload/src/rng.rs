@@ -90,6 +90,11 @@ impl Rng {
         &items[self.index(items.len())]
     }
 
+    /// A string from a non-empty table of static strings.
+    pub fn pick_str(&mut self, items: &[&'static str]) -> &'static str {
+        items[self.index(items.len())]
+    }
+
     /// An exponentially distributed value with the given mean, rounded, at least 1.
     pub fn exp_u64(&mut self, mean: f64) -> u64 {
         let u = 1.0 - self.unit(); // (0, 1]

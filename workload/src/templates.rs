@@ -121,20 +121,20 @@ fn push_var(rng: &mut Rng, kind: &str, out: &mut String) {
         "dur" => {
             let _ = write!(out, "{}.{}s", rng.range(1, 30), rng.below(10));
         }
-        "code" => out.push_str(*rng.pick(CODES)),
-        "status" => out.push_str(*rng.pick(STATUS)),
+        "code" => out.push_str(rng.pick_str(CODES)),
+        "status" => out.push_str(rng.pick_str(STATUS)),
         "qfile" => {
             let _ = write!(out, "\"{}\"", rng.pick(FILES));
         }
         "qtable" => {
             let _ = write!(out, "\"{}\"", rng.pick(TABLES));
         }
-        "svc" => out.push_str(*rng.pick(SERVICES)),
+        "svc" => out.push_str(rng.pick_str(SERVICES)),
         "host" => {
             out.push_str("node-");
             rng.push_hex(out, 6);
         }
-        "path" => out.push_str(*rng.pick(PATHS)),
+        "path" => out.push_str(rng.pick_str(PATHS)),
         "pct" => {
             let _ = write!(out, "{}%", rng.range(90, 100));
         }

@@ -436,3 +436,36 @@ fn invalid_options_are_refused() {
     o.rate = Some(0.0);
     assert!(generate(&o, None).is_err());
 }
+
+#[test]
+fn continuous_mode_rewrites_the_manifest_and_honours_the_stop_flag() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut o = opts(tmp.path());
+    o.rate = Some(2_000.0);
+    o.duration = Some(Duration::from_secs(25));
+    let manifest = o.manifest_path();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::spawn(move || generate(&o, Some(flag)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let interim = loop {
+        assert!(std::time::Instant::now() < deadline, "no interim manifest");
+        if let Ok(bytes) = std::fs::read(&manifest) {
+            break serde_json::from_slice::<Manifest>(&bytes)
+                .expect("interim manifest is complete JSON");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!interim.complete);
+    assert!(interim.totals.events > 0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let summary = handle.join().expect("thread").expect("generate");
+    assert!(
+        summary.elapsed < Duration::from_secs(20),
+        "stop flag ignored"
+    );
+    let m = load_manifest(&summary.manifest);
+    assert!(m.complete);
+    assert!(m.totals.events >= interim.totals.events);
+    check_against_files(tmp.path(), &m);
+}
