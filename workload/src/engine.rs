@@ -327,7 +327,13 @@ impl<'a> Engine<'a> {
                 level: level_name(rendered.level).to_string(),
                 stream: if rendered.stderr { "stderr" } else { "stdout" }.to_string(),
                 request_id: rid.unwrap_or("").to_string(),
-                user_id: ids.user_id.unwrap_or("").to_string(),
+                // The access log carries no user id in its text.
+                user_id: if svc.style == Style::Access {
+                    ""
+                } else {
+                    ids.user_id.unwrap_or("")
+                }
+                .to_string(),
                 lines: lines as u32,
                 first_line: first_line.to_string(),
             }

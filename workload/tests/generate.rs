@@ -98,8 +98,65 @@ fn check_against_files(root: &Path, m: &Manifest) {
     for e in rb.events.iter().filter(|e| !e.request_id.is_empty()) {
         by_req.entry(e.request_id.as_str()).or_default().push(e);
     }
+    let deleted_seqs: BTreeSet<u64> = d.list.iter().map(|e| e.seq).collect();
     if d.events == 0 {
         assert_eq!(by_req.len() as u64, m.totals.requests);
+    }
+    // Requests: what is left of each one in the files is its manifest list minus deleted events.
+    for r in &m.requests {
+        let mut got = by_req
+            .get(r.request_id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        got.sort_by_key(|e| e.ts);
+        let got_view: Vec<(i64, &str, &str, &str)> = got
+            .iter()
+            .map(|e| {
+                (
+                    e.ts,
+                    e.app.as_str(),
+                    e.level.as_str(),
+                    e.message.lines().next().unwrap_or(""),
+                )
+            })
+            .collect();
+        let want: Vec<(i64, &str, &str, &str)> = r
+            .events
+            .iter()
+            .filter(|e| !deleted_seqs.contains(&e.seq))
+            .map(|e| {
+                (
+                    e.ts,
+                    e.app.as_str(),
+                    e.level.as_str(),
+                    e.first_line.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(got_view, want, "request {} (after deletions)", r.request_id);
+    }
+    // Users: counts by app from the text, plus the deleted events.
+    let mut users: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (u, app) in rb
+        .events
+        .iter()
+        .map(|e| (&e.user_id, &e.app))
+        .chain(d.list.iter().map(|e| (&e.user_id, &e.app)))
+        .filter(|(u, _)| !u.is_empty())
+    {
+        *users
+            .entry(u.clone())
+            .or_default()
+            .entry(app.clone())
+            .or_default() += 1;
+    }
+    let want: BTreeMap<String, BTreeMap<String, u64>> = m
+        .users
+        .iter()
+        .map(|(u, t)| (u.clone(), t.by_app.clone()))
+        .collect();
+    assert_eq!(users, want);
+    if d.events == 0 {
         for r in &m.requests {
             let mut got = by_req[r.request_id.as_str()].clone();
             got.sort_by_key(|e| e.ts);
