@@ -75,6 +75,7 @@ pub mod rng;
 pub mod rotate;
 pub mod templates;
 pub mod timefmt;
+pub mod traces;
 pub mod writer;
 
 mod engine;
