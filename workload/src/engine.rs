@@ -108,7 +108,9 @@ impl<'a> Engine<'a> {
             pending_steps: 0,
             routes,
             bg_weights,
-            track: opts.rotate_bytes.is_some(),
+            // Deleted events are listed one by one only in batch mode: a long continuous run would
+            // otherwise hold every event in memory. Continuous runs still count deletions.
+            track: opts.rotate_bytes.is_some() && !continuous,
             text: String::with_capacity(1024),
             scratch: String::with_capacity(256),
         })

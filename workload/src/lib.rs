@@ -57,6 +57,9 @@
 //! - Go panic (`panic: <reason>` / `goroutine N [running]:` / `main.(*Store).Reserve(…)` /
 //!   `\t/src/inventory/store.go:88 +0x1d4` / `main.main()` / `\t…`) — one event, **level fatal**.
 //!
+//! Streams: JSON, logfmt and access lines go to stdout; free-text `WARN`/`ERROR` lines and every
+//! multi-line event go to stderr.
+//!
 //! Multi-line events write each line as its own CRI/Docker line, line `i` stamped first-line time +
 //! `i` µs; the manifest counts the event once with the first line's timestamp. Every error/fatal event
 //! carries exactly one instance of one of [`templates::ERROR_TEMPLATES`]; stack traces go to stderr.
@@ -105,6 +108,7 @@ pub enum Formats {
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
     /// Host root directory (files go under `<root>/var/log/pods` and `<root>/var/lib/docker/containers`).
+    /// Use an empty directory: files of an earlier run with other options are not removed.
     pub root: PathBuf,
     /// PRNG seed.
     pub seed: u64,

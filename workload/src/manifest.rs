@@ -47,7 +47,8 @@ pub struct Manifest {
     pub by_namespace_app_level: BTreeMap<String, BTreeMap<String, Counts>>,
     /// Every container (Kubernetes pod container or Docker container).
     pub containers: Vec<ContainerTruth>,
-    /// Requests in start order (at most `GenerateOptions::manifest_requests` of them).
+    /// Requests in start order (at most `GenerateOptions::manifest_requests` of them). In batch mode
+    /// every request is complete; a continuous run may end with requests still in flight.
     pub requests: Vec<RequestTruth>,
     /// Per user id: the events whose text carries that `user_id`.
     pub users: BTreeMap<String, UserTruth>,
@@ -187,7 +188,7 @@ pub struct TemplateTruth {
     pub by_app: Counts,
     /// By level (`error`, `fatal`).
     pub by_level: Counts,
-    /// First instance written.
+    /// First line of the first event carrying it.
     pub example: String,
 }
 
@@ -233,7 +234,7 @@ pub struct Deleted {
     pub by_app: Counts,
     /// Deleted events by level.
     pub by_level: Counts,
-    /// The deleted events.
+    /// The deleted events (batch mode only; continuous runs record the counts above).
     pub list: Vec<EventRef>,
 }
 
