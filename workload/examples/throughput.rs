@@ -1,4 +1,6 @@
-//! Batch-mode throughput: `cargo run --release -p logmind-workload --example throughput -- <root> [events]`.
+//! Batch-mode throughput:
+//! `cargo run --release -p logmind-workload --example throughput -- <root> [events] [rotate_bytes]`
+//! (with `rotate_bytes`, rotated files are gzipped and 5 files are kept per container).
 
 use logmind_workload::{generate, GenerateOptions};
 use std::path::PathBuf;
@@ -11,10 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(1_000_000);
+    let rotate_bytes: Option<u64> = args.next().map(|s| s.parse()).transpose()?;
     let opts = GenerateOptions {
         root,
         events,
         progress: true,
+        rotate_bytes,
+        gzip: rotate_bytes.is_some(),
         ..Default::default()
     };
     let s = generate(&opts, None)?;

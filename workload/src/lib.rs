@@ -104,6 +104,33 @@ pub enum Formats {
     Both,
 }
 
+impl std::str::FromStr for Formats {
+    type Err = GenerateError;
+
+    /// Parses `kubernetes` (or `k8s`), `docker` or `both`, case-insensitively.
+    fn from_str(s: &str) -> Result<Formats, GenerateError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "kubernetes" | "k8s" | "cri" => Ok(Formats::Kubernetes),
+            "docker" => Ok(Formats::Docker),
+            "both" | "all" => Ok(Formats::Both),
+            other => Err(GenerateError::Options {
+                option: "format",
+                reason: format!("{other:?} is not a format (use kubernetes, docker or both)"),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Formats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Formats::Kubernetes => "kubernetes",
+            Formats::Docker => "docker",
+            Formats::Both => "both",
+        })
+    }
+}
+
 /// Options for [`generate`].
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -253,4 +280,43 @@ pub fn generate(
 ) -> Result<Summary, GenerateError> {
     opts.validate()?;
     engine::run(opts, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_and_print() {
+        for f in [Formats::Kubernetes, Formats::Docker, Formats::Both] {
+            assert_eq!(f.to_string().parse::<Formats>().expect("parse"), f);
+        }
+        assert_eq!(
+            "K8S".parse::<Formats>().expect("parse"),
+            Formats::Kubernetes
+        );
+        let err = "podman".parse::<Formats>().expect_err("refused");
+        assert!(err.to_string().contains("kubernetes, docker or both"));
+    }
+
+    type Tweak = fn(&mut GenerateOptions);
+
+    #[test]
+    fn defaults_are_valid_and_each_rejection_names_its_option() {
+        assert!(GenerateOptions::default().validate().is_ok());
+        let cases: [(&str, Tweak); 6] = [
+            ("error_ratio", |o| o.error_ratio = -0.1),
+            ("long_line_ratio", |o| o.long_line_ratio = 2.0),
+            ("rate", |o| o.rate = Some(f64::NAN)),
+            ("max_line_bytes", |o| o.max_line_bytes = 10),
+            ("rotate_bytes", |o| o.rotate_bytes = Some(0)),
+            ("users", |o| o.users = 0),
+        ];
+        for (name, set) in cases {
+            let mut o = GenerateOptions::default();
+            set(&mut o);
+            let err = o.validate().expect_err(name);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
 }
