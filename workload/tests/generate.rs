@@ -327,6 +327,17 @@ fn long_lines_are_split_and_reassemble() {
         assert!(s.max_piece <= 1024, "{path}");
     }
     assert!(rb.files.values().any(|s| s.longest_line > 2048));
+    // Reassembled long JSON lines are whole JSON objects again (pieces joined in the right order).
+    let long_json: Vec<&common::Event> = rb
+        .events
+        .iter()
+        .filter(|e| e.message.starts_with('{') && e.message.len() > 1024)
+        .collect();
+    assert!(!long_json.is_empty());
+    for e in long_json {
+        let v: serde_json::Value = serde_json::from_str(&e.message).expect("reassembled JSON line");
+        assert!(v["payload"].as_str().expect("payload").len() >= 1024);
+    }
     check_against_files(tmp.path(), &m);
 }
 
