@@ -1,6 +1,7 @@
 //! logmind: the one binary. Parses the command line and composes the crates; no business logic.
 
 mod cli;
+mod commands;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -24,6 +25,17 @@ fn not_landed(command: &str, issue: u32) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Prints an error chain and maps it to exit code 2.
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("logmind: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log);
@@ -32,7 +44,7 @@ fn main() -> ExitCode {
         Command::Up(_) => not_landed("up", 5),
         Command::Indexer(_) => not_landed("indexer", 4),
         Command::Agent(_) => not_landed("agent", 3),
-        Command::Generate(_) => not_landed("generate", 2),
+        Command::Generate(a) => report(commands::generate::run(&a)),
         Command::Trace { .. } => not_landed("trace", 5),
         Command::User { .. } => not_landed("user", 5),
         Command::Errors { .. } => not_landed("errors", 5),
@@ -40,7 +52,9 @@ fn main() -> ExitCode {
         Command::Search { .. } => not_landed("search", 5),
         Command::Tail { .. } => not_landed("tail", 5),
         Command::Query { .. } => not_landed("query", 6),
-        Command::Config(_) => not_landed("config check", 2),
+        Command::Config(cli::ConfigCommand::Check { file }) => {
+            commands::config::check(file.as_deref())
+        }
         Command::Retention(_) => not_landed("retention run", 4),
         Command::Snapshot(_) => not_landed("snapshot", 4),
     }
