@@ -1,0 +1,443 @@
+//! Kubernetes enrichment against a small fake API server on 127.0.0.1 that answers exactly what kube's watcher
+//! asks: a paginated LIST of pods (`limit=500`, `fieldSelector=spec.nodeName=<node>`) returning a real
+//! `PodList`, then a WATCH (`watch=true`, `resourceVersion=<list rv>`, `allowWatchBookmarks=true`) streaming
+//! newline-delimited `ADDED`/`MODIFIED`/`DELETED`/`BOOKMARK` events, kept open.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use logmind_agent::enrich::{origin_from_path, Enricher, KubeMetadata, Meta, Origin};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NODE: &str = "node-a";
+
+/// One stored watch event.
+#[derive(Clone)]
+struct WatchEv {
+    rv: u64,
+    kind: &'static str,
+    object: Value,
+}
+
+/// The fake API's state: pods by node, an event log with resource versions, and every request seen.
+struct FakeApi {
+    pods: Mutex<Vec<Value>>,
+    events: Mutex<Vec<WatchEv>>,
+    rv: Mutex<u64>,
+    notify: tokio::sync::watch::Sender<usize>,
+    /// Raw request URI and its decoded query, in arrival order.
+    requests: Mutex<Vec<(String, HashMap<String, String>)>>,
+}
+
+fn pod_json(ns: &str, name: &str, uid: &str, node: &str, labels: Value) -> Value {
+    json!({
+        "metadata": {
+            "name": name, "namespace": ns, "uid": uid, "resourceVersion": "1",
+            "creationTimestamp": "2024-05-01T10:00:00Z", "labels": labels,
+            "annotations": {"kubectl.kubernetes.io/restartedAt": "2024-05-01T09:59:00Z"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "owner-uid",
+                                 "controller": true, "blockOwnerDeletion": true}],
+            "managedFields": [{"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
+                               "time": "2024-05-01T10:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {}}}]
+        },
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": "app", "image": "registry.example/app:1.4.2", "resources": {},
+                            "terminationMessagePath": "/dev/termination-log", "imagePullPolicy": "IfNotPresent"}],
+            "restartPolicy": "Always", "dnsPolicy": "ClusterFirst", "serviceAccountName": "default",
+            "schedulerName": "default-scheduler", "priority": 0
+        },
+        "status": {
+            "phase": "Running", "hostIP": "10.0.0.5", "podIP": "10.244.1.17", "qosClass": "BestEffort",
+            "startTime": "2024-05-01T10:00:00Z",
+            "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": null,
+                            "lastTransitionTime": "2024-05-01T10:00:05Z"}],
+            "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "started": true,
+                                   "image": "registry.example/app:1.4.2", "imageID": "registry.example/app@sha256:0123",
+                                   "containerID": "containerd://4f5e6d", "lastState": {},
+                                   "state": {"running": {"startedAt": "2024-05-01T10:00:04Z"}}}]
+        }
+    })
+}
+
+fn node_of(pod: &Value) -> &str {
+    pod["spec"]["nodeName"].as_str().unwrap_or("")
+}
+
+impl FakeApi {
+    fn new(pods: Vec<Value>) -> Arc<Self> {
+        Arc::new(FakeApi {
+            pods: Mutex::new(pods),
+            events: Mutex::new(Vec::new()),
+            rv: Mutex::new(100),
+            notify: tokio::sync::watch::channel(0).0,
+            requests: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Records an event (as the API server would) and wakes open watches.
+    fn push(&self, kind: &'static str, mut object: Value) {
+        let rv = {
+            let mut rv = self.rv.lock();
+            *rv += 1;
+            *rv
+        };
+        object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        if kind != "BOOKMARK" {
+            object["apiVersion"] = json!("v1");
+            object["kind"] = json!("Pod");
+            let mut pods = self.pods.lock();
+            let uid = object["metadata"]["uid"].clone();
+            pods.retain(|p| p["metadata"]["uid"] != uid);
+            if kind != "DELETED" {
+                pods.push(object.clone());
+            }
+        }
+        let mut events = self.events.lock();
+        events.push(WatchEv { rv, kind, object });
+        self.notify.send_replace(events.len());
+    }
+
+    fn requests(&self) -> Vec<(String, HashMap<String, String>)> {
+        self.requests.lock().clone()
+    }
+}
+
+async fn pods_handler(
+    State(api): State<Arc<FakeApi>>,
+    OriginalUri(uri): OriginalUri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    eprintln!("fake kube api: GET {uri}");
+    api.requests.lock().push((uri.to_string(), q.clone()));
+    let node = q
+        .get("fieldSelector")
+        .and_then(|s| s.strip_prefix("spec.nodeName="))
+        .map(str::to_owned);
+    let on_node = move |pod: &Value| node.as_deref().is_none_or(|n| node_of(pod) == n);
+    let watching = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    if !watching {
+        let items: Vec<Value> = api
+            .pods
+            .lock()
+            .iter()
+            .filter(|p| on_node(p))
+            .cloned()
+            .collect();
+        let rv = *api.rv.lock();
+        let list = json!({"apiVersion": "v1", "kind": "PodList",
+                          "metadata": {"resourceVersion": rv.to_string()}, "items": items});
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            list.to_string(),
+        )
+            .into_response();
+    }
+    let Some(since) = q.get("resourceVersion").and_then(|v| v.parse::<u64>().ok()) else {
+        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                            "message": "watch without resourceVersion not supported here", "code": 400});
+        return (StatusCode::BAD_REQUEST, status.to_string()).into_response();
+    };
+    let rx = api.notify.subscribe();
+    let stream = futures::stream::unfold((api, 0usize, rx), move |(api, mut idx, mut rx)| {
+        let on_node = on_node.clone();
+        async move {
+            loop {
+                let next = api.events.lock().get(idx).cloned();
+                let Some(ev) = next else {
+                    rx.changed().await.ok()?;
+                    continue;
+                };
+                idx += 1;
+                if ev.rv <= since || (ev.kind != "BOOKMARK" && !on_node(&ev.object)) {
+                    continue;
+                }
+                let line = format!("{}\n", json!({"type": ev.kind, "object": ev.object}));
+                return Some((Ok::<_, Infallible>(Bytes::from(line)), (api, idx, rx)));
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+async fn serve(api: Arc<FakeApi>, listener: tokio::net::TcpListener) {
+    let app = Router::new()
+        .route("/api/v1/pods", get(pods_handler))
+        .with_state(api);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+}
+
+fn pod_path(ns: &str, pod: &str, uid: &str) -> (PathBuf, Origin) {
+    let path = PathBuf::from(format!("/host/var/log/pods/{ns}_{pod}_{uid}/app/0.log"));
+    let origin = origin_from_path(&path).expect("valid pod log path");
+    (path, origin)
+}
+
+async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<Meta>) -> Meta {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(m) = f() {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn initial_pods() -> Vec<Value> {
+    vec![
+        pod_json(
+            "shop",
+            "backend-7d9f8c6b5-x2x4z",
+            "uid-backend",
+            NODE,
+            json!({"app.kubernetes.io/name": "checkout-backend", "app": "backend", "pod-template-hash": "7d9f8c6b5"}),
+        ),
+        pod_json(
+            "kube-system",
+            "coredns-5d78c9869d-q2w4e",
+            "uid-coredns",
+            NODE,
+            json!({"k8s-app": "kube-dns"}),
+        ),
+        pod_json(
+            "shop",
+            "elsewhere-6b7c8d9f5-q2w4e",
+            "uid-elsewhere",
+            "node-b",
+            json!({"app.kubernetes.io/name": "elsewhere"}),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_then_watch_resolves_labels_and_unknown_pods_fall_back() {
+    let api = FakeApi::new(initial_pods());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    serve(Arc::clone(&api), listener).await;
+
+    let kube = KubeMetadata::connect(&format!("http://{addr}"), NODE.into())
+        .await
+        .unwrap();
+    let enricher = Arc::new(Enricher::new(Some(Arc::clone(&kube)), NODE.into()));
+    assert!(
+        kube.wait_synced(Duration::from_secs(10)).await,
+        "initial list never completed"
+    );
+
+    // A pod present in the list: app from app.kubernetes.io/name, uid/container id from the path.
+    let (path, origin) = pod_path("shop", "backend-7d9f8c6b5-x2x4z", "uid-backend");
+    let meta = enricher
+        .meta_for(&path, &origin)
+        .expect("listed pod is cached");
+    assert_eq!(
+        meta,
+        Meta {
+            namespace: "shop".into(),
+            app: "checkout-backend".into(),
+            pod: "backend-7d9f8c6b5-x2x4z".into(),
+            container: "app".into(),
+            container_id: "uid-backend/app".into(),
+            restart: 0,
+            node: NODE.into(),
+        }
+    );
+    let (path, origin) = pod_path("kube-system", "coredns-5d78c9869d-q2w4e", "uid-coredns");
+    assert_eq!(enricher.meta_for(&path, &origin).unwrap().app, "kube-dns");
+    // The field selector was honoured: another node's pod is not cached.
+    let (path, origin) = pod_path("shop", "elsewhere-6b7c8d9f5-q2w4e", "uid-elsewhere");
+    assert_eq!(enricher.meta_for(&path, &origin), None);
+
+    // A pod added later resolves after its ADDED event (not to the path-derived "worker").
+    let (wpath, worigin) = pod_path("jobs", "worker-5f6c7d8b9-k2j4h", "uid-worker");
+    assert_eq!(enricher.meta_for(&wpath, &worigin), None);
+    api.push(
+        "BOOKMARK",
+        json!({"kind": "Pod", "apiVersion": "v1", "metadata": {}}),
+    );
+    api.push(
+        "ADDED",
+        pod_json(
+            "jobs",
+            "worker-5f6c7d8b9-k2j4h",
+            "uid-worker",
+            NODE,
+            json!({"app": "queue-worker"}),
+        ),
+    );
+    let meta = enricher
+        .resolve(&wpath, &worigin, Duration::from_secs(10))
+        .await;
+    assert_eq!(meta.app, "queue-worker");
+    assert_eq!(enricher.stats().kube_fallbacks, 0);
+
+    // MODIFIED relabels; DELETED keeps the pod for late lines (grace period).
+    api.push(
+        "MODIFIED",
+        pod_json(
+            "jobs",
+            "worker-5f6c7d8b9-k2j4h",
+            "uid-worker",
+            NODE,
+            json!({"app": "queue-worker-v2"}),
+        ),
+    );
+    eventually("modified label", Duration::from_secs(10), || {
+        enricher
+            .meta_for(&wpath, &worigin)
+            .filter(|m| m.app == "queue-worker-v2")
+    })
+    .await;
+    let coredns = pod_json(
+        "kube-system",
+        "coredns-5d78c9869d-q2w4e",
+        "uid-coredns",
+        NODE,
+        json!({"k8s-app": "kube-dns"}),
+    );
+    api.push("DELETED", coredns);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while enricher.stats().kube_watch_events < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "delete event not applied: {:?}",
+            enricher.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (path, origin) = pod_path("kube-system", "coredns-5d78c9869d-q2w4e", "uid-coredns");
+    assert_eq!(enricher.meta_for(&path, &origin).unwrap().app, "kube-dns");
+
+    // A pod the API does not know: waits pod_wait, then the path-derived workload name.
+    let (path, origin) = pod_path("shop", "payments-7f8d9c6b5-k2j4h", "uid-payments");
+    let started = Instant::now();
+    let meta = enricher
+        .resolve(&path, &origin, Duration::from_millis(300))
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        (meta.app.as_str(), meta.namespace.as_str()),
+        ("payments", "shop")
+    );
+    let stats = enricher.stats();
+    assert_eq!(stats.kube_fallbacks, 1);
+    assert!(stats.kube_synced);
+    assert_eq!(stats.pods_cached, 3, "{stats:?}");
+    assert!(stats.kube_hits >= 5 && stats.kube_misses >= 3, "{stats:?}");
+
+    // What kube's watcher actually asked for: one LIST (limit, field selector), then WATCHes from its rv.
+    let requests = api.requests();
+    for (raw, _) in &requests {
+        assert!(raw.starts_with("/api/v1/pods?"), "{raw}");
+    }
+    let parsed: Vec<&HashMap<String, String>> = requests.iter().map(|(_, q)| q).collect();
+    for q in &parsed {
+        assert_eq!(
+            q.get("fieldSelector").map(String::as_str),
+            Some("spec.nodeName=node-a"),
+            "{q:?}"
+        );
+        assert!(!q.contains_key("sendInitialEvents"), "{q:?}");
+    }
+    let lists: Vec<_> = parsed.iter().filter(|q| !q.contains_key("watch")).collect();
+    let watches: Vec<_> = parsed.iter().filter(|q| q.contains_key("watch")).collect();
+    assert_eq!(lists.len(), 1, "{requests:?}");
+    assert_eq!(lists[0].get("limit").map(String::as_str), Some("500"));
+    assert!(!watches.is_empty(), "{requests:?}");
+    assert_eq!(watches[0].get("watch").map(String::as_str), Some("true"));
+    assert_eq!(
+        watches[0].get("resourceVersion").map(String::as_str),
+        Some("100")
+    );
+    assert_eq!(
+        watches[0].get("allowWatchBookmarks").map(String::as_str),
+        Some("true")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_down_at_start_does_not_block_and_is_picked_up_when_it_comes_up() {
+    // Reserve a port, then free it: nothing listens there when the agent starts.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let started = Instant::now();
+    let kube = KubeMetadata::connect(&format!("http://{addr}"), NODE.into())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "start blocked on the API"
+    );
+    let enricher = Arc::new(Enricher::new(Some(Arc::clone(&kube)), NODE.into()));
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while kube
+        .stats()
+        .watch_errors
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no watch error reported while the API is down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!kube.is_synced());
+    // While down, a file does not wait pod_wait: it falls back at once.
+    let (path, origin) = pod_path("shop", "backend-7d9f8c6b5-x2x4z", "uid-backend");
+    let t = Instant::now();
+    let meta = enricher
+        .resolve(&path, &origin, Duration::from_secs(20))
+        .await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "waited although the API is down"
+    );
+    assert_eq!(meta.app, "backend");
+
+    // The API comes up on the same address; the watcher's backoff retry finds it.
+    let api = FakeApi::new(initial_pods());
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => break l,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "cannot rebind {addr}: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    serve(Arc::clone(&api), listener).await;
+    assert!(
+        kube.wait_synced(Duration::from_secs(25)).await,
+        "never synced after the API came up"
+    );
+    let meta = enricher
+        .resolve(&path, &origin, Duration::from_secs(5))
+        .await;
+    assert_eq!(meta.app, "checkout-backend");
+    assert!(api
+        .requests()
+        .iter()
+        .any(|(raw, _)| raw.contains("fieldSelector=spec.nodeName%3Dnode-a")));
+}
