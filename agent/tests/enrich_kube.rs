@@ -93,6 +93,12 @@ impl FakeApi {
             *rv += 1;
             *rv
         };
+        if kind == "ERROR" {
+            let mut events = self.events.lock();
+            events.push(WatchEv { rv, kind, object });
+            self.notify.send_replace(events.len());
+            return;
+        }
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         if kind != "BOOKMARK" {
             object["apiVersion"] = json!("v1");
@@ -107,6 +113,12 @@ impl FakeApi {
         let mut events = self.events.lock();
         events.push(WatchEv { rv, kind, object });
         self.notify.send_replace(events.len());
+    }
+
+    /// Changes the stored pods without any watch event (what a watcher misses while disconnected).
+    fn replace_pods_silently(&self, pods: Vec<Value>) {
+        *self.pods.lock() = pods;
+        *self.rv.lock() += 10;
     }
 
     fn requests(&self) -> Vec<(String, HashMap<String, String>)> {
@@ -160,7 +172,8 @@ async fn pods_handler(
                     continue;
                 };
                 idx += 1;
-                if ev.rv <= since || (ev.kind != "BOOKMARK" && !on_node(&ev.object)) {
+                let pod_event = matches!(ev.kind, "ADDED" | "MODIFIED" | "DELETED");
+                if ev.rv <= since || (pod_event && !on_node(&ev.object)) {
                     continue;
                 }
                 let line = format!("{}\n", json!({"type": ev.kind, "object": ev.object}));
@@ -440,4 +453,63 @@ async fn api_down_at_start_does_not_block_and_is_picked_up_when_it_comes_up() {
         .requests()
         .iter()
         .any(|(raw, _)| raw.contains("fieldSelector=spec.nodeName%3Dnode-a")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_watch_410_relists_and_reconciles_missed_changes() {
+    let api = FakeApi::new(initial_pods());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve(Arc::clone(&api), listener).await;
+    let kube = KubeMetadata::connect(&format!("http://{addr}"), NODE.into())
+        .await
+        .unwrap();
+    let enricher = Arc::new(Enricher::new(Some(Arc::clone(&kube)), NODE.into()));
+    assert!(kube.wait_synced(Duration::from_secs(10)).await);
+
+    // While "disconnected" coredns went away and a new pod appeared; no events for either. Then the watch
+    // gets 410 Gone (resourceVersion too old), so kube's watcher must re-list.
+    let mut pods = initial_pods();
+    pods.retain(|p| p["metadata"]["uid"] != "uid-coredns");
+    pods.push(pod_json(
+        "shop",
+        "cart-0",
+        "uid-cart",
+        NODE,
+        json!({"app.kubernetes.io/name": "cart"}),
+    ));
+    api.replace_pods_silently(pods);
+    api.push(
+        "ERROR",
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "too old resource version: 100 (111)", "reason": "Expired", "code": 410}),
+    );
+
+    let (path, origin) = pod_path("shop", "cart-0", "uid-cart");
+    let meta = eventually("re-list after 410", Duration::from_secs(15), || {
+        enricher.meta_for(&path, &origin)
+    })
+    .await;
+    assert_eq!(meta.app, "cart");
+    assert_eq!(
+        kube.stats()
+            .relists
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert!(
+        kube.stats()
+            .watch_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    // The vanished pod is kept for late lines (deleted grace), the rest still resolves.
+    let (path, origin) = pod_path("kube-system", "coredns-5d78c9869d-q2w4e", "uid-coredns");
+    assert_eq!(enricher.meta_for(&path, &origin).unwrap().app, "kube-dns");
+    let lists = api
+        .requests()
+        .iter()
+        .filter(|(_, q)| !q.contains_key("watch"))
+        .count();
+    assert_eq!(lists, 2);
 }
