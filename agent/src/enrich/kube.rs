@@ -258,8 +258,9 @@ impl KubeMetadata {
             Ok(Event::InitDone) => {
                 // Pods missing from the new list were deleted while we were not watching.
                 if let Some(seen) = cache.listing.take() {
-                    let gone: Vec<String> = cache
-                        .by_name
+                    // by_uid, not by_name: an old instance of a re-created pod is only there.
+                    let gone: HashSet<String> = cache
+                        .by_uid
                         .values()
                         .filter(|i| !seen.contains(&i.uid))
                         .map(|i| i.uid.clone())
@@ -454,6 +455,65 @@ mod tests {
             Some("new")
         );
         assert_eq!(cache.len(), 1);
+    }
+
+    fn detached() -> KubeMetadata {
+        KubeMetadata {
+            node: "node-a".into(),
+            cache: RwLock::new(PodCache::default()),
+            stats: KubeStats::default(),
+            synced: AtomicBool::new(false),
+            failed_before_sync: AtomicBool::new(false),
+            task: Mutex::new(None),
+        }
+    }
+
+    fn db0(uid: &str) -> Pod {
+        pod(serde_json::json!({
+            "metadata": {"name": "db-0", "namespace": "db", "uid": uid, "labels": {"app": "postgres"}},
+            "spec": {"nodeName": "node-a", "containers": [{"name": "pg"}]}
+        }))
+    }
+
+    fn origin(uid: &str) -> Origin {
+        Origin::Kubernetes {
+            namespace: "db".into(),
+            pod: "db-0".into(),
+            uid: uid.into(),
+            container: "pg".into(),
+            restart: 0,
+        }
+    }
+
+    #[test]
+    fn relist_expires_instances_whose_delete_was_missed() {
+        let kube = detached();
+        assert!(kube.worth_waiting());
+        kube.handle(Err(watcher::Error::NoResourceVersion));
+        assert!(
+            !kube.worth_waiting(),
+            "api failing before the first sync: do not wait"
+        );
+        kube.handle(Ok(Event::Init));
+        kube.handle(Ok(Event::InitApply(db0("old"))));
+        kube.handle(Ok(Event::InitDone));
+        assert!(kube.is_synced() && kube.worth_waiting());
+        // Re-created while disconnected: the old instance's DELETED event was never seen.
+        kube.handle(Ok(Event::Apply(db0("new"))));
+        kube.handle(Ok(Event::Init));
+        kube.handle(Ok(Event::InitApply(db0("new"))));
+        kube.handle(Ok(Event::InitDone));
+        assert_eq!(
+            kube.get(&origin("old")).unwrap().app,
+            "postgres",
+            "kept for the grace period"
+        );
+        kube.cache.write().prune(Instant::now() + DELETED_GRACE);
+        assert!(!kube.cache.read().by_uid.contains_key("old"));
+        // The old instance's files still resolve by name (same StatefulSet), the new one by uid.
+        assert_eq!(kube.get(&origin("old")).unwrap().container_id, "old/pg");
+        assert_eq!(kube.get(&origin("new")).unwrap().node, "node-a");
+        assert_eq!(kube.stats().relists.load(Ordering::Relaxed), 2);
     }
 
     #[test]
