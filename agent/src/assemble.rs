@@ -247,7 +247,14 @@ impl Assembler {
         self.flush_stream(Stream::Stdout, out);
         let text = self.utf8(line.bytes);
         let buf = CapBuf::with(&text, self.opts.max_event_bytes);
-        self.emit(Stream::Stdout, buf, self.last_ts, line.offset, end_offset, out);
+        self.emit(
+            Stream::Stdout,
+            buf,
+            self.last_ts,
+            line.offset,
+            end_offset,
+            out,
+        );
     }
 
     fn utf8<'b>(&mut self, bytes: &'b [u8]) -> Cow<'b, str> {
@@ -262,7 +269,15 @@ impl Assembler {
 
     /// Handles one decoded piece (`dropped`: bytes of it already cut off): merges partials, passes complete
     /// logical lines on.
-    fn piece(&mut self, stream: Stream, at: At, content: &[u8], dropped: u64, partial: bool, out: &mut Vec<Event>) {
+    fn piece(
+        &mut self,
+        stream: Stream,
+        at: At,
+        content: &[u8],
+        dropped: u64,
+        partial: bool,
+        out: &mut Vec<Event>,
+    ) {
         let cap = self.opts.max_event_bytes;
         let si = stream.index();
         if let Some(mut p) = self.streams[si].piece.take() {
@@ -379,7 +394,15 @@ impl Assembler {
         }
     }
 
-    fn emit(&mut self, stream: Stream, buf: CapBuf, ts: i64, offset: u64, end_offset: u64, out: &mut Vec<Event>) {
+    fn emit(
+        &mut self,
+        stream: Stream,
+        buf: CapBuf,
+        ts: i64,
+        offset: u64,
+        end_offset: u64,
+        out: &mut Vec<Event>,
+    ) {
         let (message, truncated) = buf.finish();
         if truncated {
             self.stats.truncated += 1;
@@ -456,3 +479,7 @@ fn truncate_on_boundary(raw: &mut Vec<u8>, cap: usize) {
         raw.truncate(n);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

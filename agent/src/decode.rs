@@ -169,6 +169,7 @@ pub fn decode_docker(line: &[u8]) -> Option<DockerLine<'_>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -190,10 +191,22 @@ mod tests {
         assert!(l.partial);
         assert_eq!(l.stream, Stream::Stderr);
         assert_eq!(l.content, b"part");
-        assert_eq!(decode_cri(b"2024-12-04T10:00:00.123456789Z stdout F").unwrap().content, b"");
-        assert_eq!(decode_cri(b"2024-12-04T10:00:00.123456789Z stdout F ").unwrap().content, b"");
         assert_eq!(
-            decode_cri(b"2024-12-04T10:00:00.123456789Z stdout F  two spaces").unwrap().content,
+            decode_cri(b"2024-12-04T10:00:00.123456789Z stdout F")
+                .unwrap()
+                .content,
+            b""
+        );
+        assert_eq!(
+            decode_cri(b"2024-12-04T10:00:00.123456789Z stdout F ")
+                .unwrap()
+                .content,
+            b""
+        );
+        assert_eq!(
+            decode_cri(b"2024-12-04T10:00:00.123456789Z stdout F  two spaces")
+                .unwrap()
+                .content,
             b" two spaces"
         );
     }
@@ -225,7 +238,8 @@ mod tests {
 
     #[test]
     fn docker_piece_without_newline_is_partial() {
-        let d = decode_docker(br#"{"log":"abc","stream":"stdout","time":"2024-12-04T10:00:00Z"}"#).unwrap();
+        let d = decode_docker(br#"{"log":"abc","stream":"stdout","time":"2024-12-04T10:00:00Z"}"#)
+            .unwrap();
         let mut out = Vec::new();
         assert_eq!(d.content_into(&mut out, usize::MAX), (3, false));
         let mut out = Vec::new();

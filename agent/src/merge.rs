@@ -92,7 +92,11 @@ pub fn classify(rules: &MultilineRules, pending: Option<Mode>, line: &str) -> St
     }
     if let Some(mode) = pending {
         if let Mode::Custom(i) = mode {
-            if rules.custom.get(i).is_some_and(|(_, cont)| cont.is_match(line)) {
+            if rules
+                .custom
+                .get(i)
+                .is_some_and(|(_, cont)| cont.is_match(line))
+            {
                 return Step::Continue;
             }
         }
@@ -135,7 +139,10 @@ pub fn is_java_continuation(b: &[u8]) -> bool {
 
 /// `java.lang.IllegalStateException: boom` / `com.x.FooError` — a fully-qualified throwable class name first.
 fn is_java_exception_header(b: &[u8]) -> bool {
-    let end = b.iter().position(|&c| c == b':' || c == b' ').unwrap_or(b.len());
+    let end = b
+        .iter()
+        .position(|&c| c == b':' || c == b' ')
+        .unwrap_or(b.len());
     if end < b.len() && (b[end] != b':' || b.get(end + 1).is_some_and(|&c| c != b' ')) {
         return false;
     }
@@ -145,7 +152,9 @@ fn is_java_exception_header(b: &[u8]) -> bool {
             .iter()
             .all(|&c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'$');
     dotted
-        && (name.ends_with(b"Exception") || name.ends_with(b"Error") || name.ends_with(b"Throwable"))
+        && (name.ends_with(b"Exception")
+            || name.ends_with(b"Error")
+            || name.ends_with(b"Throwable"))
 }
 
 /// Lines of a Go panic after its first line.
@@ -153,7 +162,10 @@ pub fn is_go_continuation(b: &[u8]) -> bool {
     if b.is_empty() || matches!(b[0], b'\t' | b' ') {
         return true;
     }
-    if b.starts_with(b"goroutine ") || b.starts_with(b"created by ") || b.starts_with(b"exit status ") {
+    if b.starts_with(b"goroutine ")
+        || b.starts_with(b"created by ")
+        || b.starts_with(b"exit status ")
+    {
         return true;
     }
     if b.starts_with(b"[signal ") || b.starts_with(b"panic: ") || b.starts_with(b"...") {
@@ -236,6 +248,7 @@ impl CapBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -268,7 +281,16 @@ mod tests {
             ],
         );
         use Step::*;
-        assert_eq!(s, vec![Start(Mode::Python), Continue, Continue, Finish, Start(Mode::Plain)]);
+        assert_eq!(
+            s,
+            vec![
+                Start(Mode::Python),
+                Continue,
+                Continue,
+                Finish,
+                Start(Mode::Plain)
+            ]
+        );
     }
 
     #[test]
@@ -284,11 +306,23 @@ mod tests {
         ] {
             assert_eq!(classify(&r, Some(Mode::Plain), l), Step::Continue, "{l}");
         }
-        for l in ["at the end", "  at x", "Exception in thread \"main\" x", "hello.world is nice"] {
-            assert_eq!(classify(&r, Some(Mode::Plain), l), Step::Start(Mode::Plain), "{l}");
+        for l in [
+            "at the end",
+            "  at x",
+            "Exception in thread \"main\" x",
+            "hello.world is nice",
+        ] {
+            assert_eq!(
+                classify(&r, Some(Mode::Plain), l),
+                Step::Start(Mode::Plain),
+                "{l}"
+            );
         }
         let off = MultilineRules::none();
-        assert_eq!(classify(&off, Some(Mode::Plain), "\tat x.y(Z.java:1)"), Step::Start(Mode::Plain));
+        assert_eq!(
+            classify(&off, Some(Mode::Plain), "\tat x.y(Z.java:1)"),
+            Step::Start(Mode::Plain)
+        );
     }
 
     #[test]
@@ -322,7 +356,16 @@ mod tests {
         };
         use Step::*;
         let s = steps(&r, &["BEGIN x", "+a", "+b", "other", "+c"]);
-        assert_eq!(s, vec![Start(Mode::Custom(0)), Continue, Continue, Start(Mode::Plain), Start(Mode::Plain)]);
+        assert_eq!(
+            s,
+            vec![
+                Start(Mode::Custom(0)),
+                Continue,
+                Continue,
+                Start(Mode::Plain),
+                Start(Mode::Plain)
+            ]
+        );
     }
 
     #[test]

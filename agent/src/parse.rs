@@ -61,7 +61,15 @@ pub struct Extracted {
 }
 
 /// Keys whose value is the level.
-pub const LEVEL_KEYS: &[&str] = &["level", "lvl", "severity", "log.level", "levelname", "loglevel", "log_level"];
+pub const LEVEL_KEYS: &[&str] = &[
+    "level",
+    "lvl",
+    "severity",
+    "log.level",
+    "levelname",
+    "loglevel",
+    "log_level",
+];
 /// Keys whose value is the message or the time; first-class in the record, so left out of `fields`.
 const SKIP_KEYS: &[&str] = &["msg", "message", "ts", "time", "timestamp", "@timestamp"];
 
@@ -72,7 +80,12 @@ pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
     let mut pairs: Vec<(String, String)> = Vec::new();
     let trimmed = message.trim();
     let structured = if trimmed.starts_with('{') && trimmed.ends_with('}') {
-        fields::flatten_json(trimmed, opts.max_fields * 2, opts.max_field_bytes, &mut pairs)
+        fields::flatten_json(
+            trimmed,
+            opts.max_fields * 2,
+            opts.max_field_bytes,
+            &mut pairs,
+        )
     } else {
         false
     } || logfmt::parse_logfmt(message, opts.max_fields * 2, &mut pairs);
@@ -133,7 +146,11 @@ fn take_pair(out: &mut Extracted, key: String, value: String, opts: &ExtractOpti
     ] {
         if keys.iter().any(|k| k == &key || k == last) {
             if slot.is_empty() && !value.is_empty() {
-                let v = if is_trace { ids::trace_id_value(&value) } else { &value };
+                let v = if is_trace {
+                    ids::trace_id_value(&value)
+                } else {
+                    &value
+                };
                 *slot = cut(v, opts.max_field_bytes).to_string();
             }
             return;
@@ -157,3 +174,7 @@ pub fn cut(s: &str, max: usize) -> &str {
     }
     &s[..n]
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

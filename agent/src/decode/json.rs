@@ -83,7 +83,8 @@ pub fn skip_value(b: &[u8], i: usize, depth: usize) -> Option<usize> {
         _ => {
             // number, true, false, null: a run of literal characters
             let mut j = i;
-            while j < b.len() && matches!(b[j], b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'+' | b'-' | b'.')
+            while j < b.len()
+                && matches!(b[j], b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'+' | b'-' | b'.')
             {
                 j += 1;
             }
@@ -190,6 +191,7 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>, limit: usize) -> Unescaped {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

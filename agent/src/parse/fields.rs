@@ -6,11 +6,24 @@ use crate::decode::json::{scan_string, skip_value, skip_ws, unescape_into, RawSt
 /// Flattens the JSON object `s` into `out` (at most `max_pairs` pairs, strings cut to about `max_bytes`).
 /// Nested objects are flattened with `.`; arrays, numbers, booleans and `null` keep their JSON text. Returns
 /// false (and leaves `out` as it was) when `s` is not exactly one JSON object.
-pub fn flatten_json(s: &str, max_pairs: usize, max_bytes: usize, out: &mut Vec<(String, String)>) -> bool {
+pub fn flatten_json(
+    s: &str,
+    max_pairs: usize,
+    max_bytes: usize,
+    out: &mut Vec<(String, String)>,
+) -> bool {
     let b = s.as_bytes();
     let start_len = out.len();
     let mut prefix = String::new();
-    let ok = match object(b, skip_ws(b, 0), 0, &mut prefix, max_pairs + start_len, max_bytes, out) {
+    let ok = match object(
+        b,
+        skip_ws(b, 0),
+        0,
+        &mut prefix,
+        max_pairs + start_len,
+        max_bytes,
+        out,
+    ) {
         Some(end) => skip_ws(b, end) == b.len(),
         None => false,
     };
@@ -22,8 +35,7 @@ pub fn flatten_json(s: &str, max_pairs: usize, max_bytes: usize, out: &mut Vec<(
 
 fn text(raw: RawStr<'_>, max_bytes: usize) -> String {
     if !raw.escaped {
-        let n = raw.raw.len().min(max_bytes);
-        return String::from_utf8_lossy(&raw.raw[..n]).into_owned();
+        return super::cut(&String::from_utf8_lossy(raw.raw), max_bytes).to_string();
     }
     let mut v = Vec::with_capacity(raw.raw.len().min(max_bytes));
     unescape_into(raw.raw, &mut v, max_bytes);
@@ -61,7 +73,8 @@ fn object(
         if plen > 0 {
             prefix.push('.');
         }
-        prefix.push_str(&text(key, max_bytes));
+        // Keys are cut later (when stored), so an id key is still recognised under a small `max_bytes`.
+        prefix.push_str(&text(key, max_bytes.max(256)));
         let end = match *b.get(j)? {
             b'{' => object(b, j, depth + 1, prefix, max_pairs, max_bytes, out)?,
             b'"' => {
@@ -75,7 +88,10 @@ fn object(
                 let e = skip_value(b, j, depth + 1)?;
                 if out.len() < max_pairs {
                     let n = (e - j).min(max_bytes);
-                    out.push((prefix.clone(), String::from_utf8_lossy(&b[j..j + n]).into_owned()));
+                    out.push((
+                        prefix.clone(),
+                        String::from_utf8_lossy(&b[j..j + n]).into_owned(),
+                    ));
                 }
                 e
             }
@@ -91,6 +107,7 @@ fn object(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -101,7 +118,8 @@ mod tests {
 
     #[test]
     fn flattens_nested_objects_and_keeps_other_values_as_json() {
-        let got = flat(r#"{"a":"x\ny","b":{"c":1,"d":{"e":true}},"f":[1,{"g":2}],"h":null}"#).unwrap();
+        let got =
+            flat(r#"{"a":"x\ny","b":{"c":1,"d":{"e":true}},"f":[1,{"g":2}],"h":null}"#).unwrap();
         let want: Vec<(String, String)> = [
             ("a", "x\ny"),
             ("b.c", "1"),
@@ -127,7 +145,15 @@ mod tests {
     #[test]
     fn bounds_pairs_and_value_size() {
         let mut out = Vec::new();
-        assert!(flatten_json(r#"{"a":"0123456789","b":2,"c":3}"#, 2, 4, &mut out));
-        assert_eq!(out, vec![("a".into(), "0123".into()), ("b".into(), "2".into())]);
+        assert!(flatten_json(
+            r#"{"a":"0123456789","b":2,"c":3}"#,
+            2,
+            4,
+            &mut out
+        ));
+        assert_eq!(
+            out,
+            vec![("a".into(), "0123".into()), ("b".into(), "2".into())]
+        );
     }
 }

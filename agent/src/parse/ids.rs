@@ -71,7 +71,11 @@ fn is_word_byte(c: u8) -> bool {
 }
 
 fn is_value_end(c: u8) -> bool {
-    c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b',' | b';' | b'}' | b']' | b')' | b'&' | b'<' | b'>')
+    c.is_ascii_whitespace()
+        || matches!(
+            c,
+            b'"' | b'\'' | b',' | b';' | b'}' | b']' | b')' | b'&' | b'<' | b'>'
+        )
 }
 
 /// The trace id of a W3C `traceparent` value (`00-<32 hex>-<16 hex>-<2 hex>`); any other value unchanged.
@@ -89,15 +93,28 @@ pub fn trace_id_value(v: &str) -> &str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn finds_the_three_free_text_forms() {
-        assert_eq!(find_value("handled request_id: abc-123 in 5ms", "request_id"), Some("abc-123"));
-        assert_eq!(find_value("done request_id=r1, user=x", "request_id"), Some("r1"));
-        assert_eq!(find_value(r#"payload {"request_id": "r-9", "x": 1}"#, "request_id"), Some("r-9"));
-        assert_eq!(find_value("failed for request_id: r77.", "request_id"), Some("r77"));
+        assert_eq!(
+            find_value("handled request_id: abc-123 in 5ms", "request_id"),
+            Some("abc-123")
+        );
+        assert_eq!(
+            find_value("done request_id=r1, user=x", "request_id"),
+            Some("r1")
+        );
+        assert_eq!(
+            find_value(r#"payload {"request_id": "r-9", "x": 1}"#, "request_id"),
+            Some("r-9")
+        );
+        assert_eq!(
+            find_value("failed for request_id: r77.", "request_id"),
+            Some("r77")
+        );
     }
 
     #[test]

@@ -126,7 +126,9 @@ fn anywhere(b: &[u8]) -> Option<Level> {
     for (w, l) in WORDS {
         for at in memmem::find_iter(b, w) {
             let before_ok = at == 0 || !b[at - 1].is_ascii_alphanumeric();
-            let after_ok = b.get(at + w.len()).is_none_or(|c| !c.is_ascii_alphanumeric());
+            let after_ok = b
+                .get(at + w.len())
+                .is_none_or(|c| !c.is_ascii_alphanumeric());
             if before_ok && after_ok {
                 return Some(l);
             }
@@ -136,6 +138,7 @@ fn anywhere(b: &[u8]) -> Option<Level> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -145,11 +148,26 @@ mod tests {
 
     #[test]
     fn header_markers() {
-        assert_eq!(d("081109 203615 148 INFO dfs.DataNode$PacketResponder: x"), Some(Level::Info));
-        assert_eq!(d("2015-07-29 17:41:44,747 - WARN  [x@1] - y"), Some(Level::Warn));
-        assert_eq!(d("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"), Some(Level::Info));
-        assert_eq!(d("[Sun Dec 04 04:47:44 2005] [error] mod_jk child"), Some(Level::Error));
-        assert_eq!(d("2015-10-18 18:01:47,978 FATAL [main] x"), Some(Level::Fatal));
+        assert_eq!(
+            d("081109 203615 148 INFO dfs.DataNode$PacketResponder: x"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            d("2015-07-29 17:41:44,747 - WARN  [x@1] - y"),
+            Some(Level::Warn)
+        );
+        assert_eq!(
+            d("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            d("[Sun Dec 04 04:47:44 2005] [error] mod_jk child"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            d("2015-10-18 18:01:47,978 FATAL [main] x"),
+            Some(Level::Fatal)
+        );
         assert_eq!(d("<warn> disk almost full"), Some(Level::Warn));
         assert_eq!(d("ts=1 level=warn msg=x"), Some(Level::Warn));
         assert_eq!(d("error: could not open file"), Some(Level::Error));
@@ -161,23 +179,44 @@ mod tests {
 
     #[test]
     fn klog_and_python_logging() {
-        assert_eq!(d("E1204 10:00:00.000000    1 reflector.go:1] failed"), Some(Level::Error));
-        assert_eq!(d("W1204 10:00:00.000000    1 x.go:1] slow"), Some(Level::Warn));
-        assert_eq!(d("I1204 10:00:00.000000    1 x.go:1] ok"), Some(Level::Info));
-        assert_eq!(d("F1204 10:00:00.000000    1 x.go:1] dead"), Some(Level::Fatal));
+        assert_eq!(
+            d("E1204 10:00:00.000000    1 reflector.go:1] failed"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            d("W1204 10:00:00.000000    1 x.go:1] slow"),
+            Some(Level::Warn)
+        );
+        assert_eq!(
+            d("I1204 10:00:00.000000    1 x.go:1] ok"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            d("F1204 10:00:00.000000    1 x.go:1] dead"),
+            Some(Level::Fatal)
+        );
         assert_eq!(d("ERROR:root:boom"), Some(Level::Error));
         assert_eq!(d("WARNING:app.db:slow query"), Some(Level::Warn));
     }
 
     #[test]
     fn multiline_shapes_and_fallbacks() {
-        assert_eq!(d("Traceback (most recent call last):\n  File \"x\"\nValueError: x"), Some(Level::Error));
-        assert_eq!(d("panic: boom\n\ngoroutine 1 [running]:"), Some(Level::Fatal));
+        assert_eq!(
+            d("Traceback (most recent call last):\n  File \"x\"\nValueError: x"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            d("panic: boom\n\ngoroutine 1 [running]:"),
+            Some(Level::Fatal)
+        );
         assert_eq!(
             d("Exception in thread \"main\" java.lang.IllegalStateException: x\n\tat a.b(C.java:1)"),
             Some(Level::Error)
         );
-        assert_eq!(d("the request failed with an ERROR from upstream"), Some(Level::Error));
+        assert_eq!(
+            d("the request failed with an ERROR from upstream"),
+            Some(Level::Error)
+        );
         assert_eq!(d(r#"{"level":"warn","msg":"x"}"#), Some(Level::Warn));
     }
 

@@ -94,6 +94,7 @@ fn quoted(s: &str, i: usize) -> (String, usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -103,7 +104,9 @@ mod tests {
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -127,13 +130,19 @@ mod tests {
             Some(pairs(&[("status", "200"), ("path", "/api")]))
         );
         assert_eq!(lf(r#"a="unterminated b=2"#), None);
-        assert_eq!(lf(r#"a="unterminated b=2" c=3"#), Some(pairs(&[("a", "unterminated b=2"), ("c", "3")])));
+        assert_eq!(
+            lf(r#"a="unterminated b=2" c=3"#),
+            Some(pairs(&[("a", "unterminated b=2"), ("c", "3")]))
+        );
     }
 
     #[test]
     fn one_pair_or_none_is_not_logfmt() {
         assert_eq!(lf("just text"), None);
         assert_eq!(lf("x=1 and words"), None);
-        assert_eq!(lf("[QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - x"), None);
+        assert_eq!(
+            lf("[QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - x"),
+            None
+        );
     }
 }
