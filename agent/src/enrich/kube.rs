@@ -4,31 +4,26 @@
 //!
 //! Startup never blocks on the API: [`KubeMetadata::start`] spawns the watch and returns; while the API is down
 //! the watcher keeps retrying (800 ms doubling to 30 s, jittered) and [`MetadataSource::get`] answers from
-//! whatever is cached. Deleted pods stay cached for [`DELETED_GRACE`] so the last lines of a pod that just went
+//! whatever is cached. Deleted pods stay cached for [`super::DELETED_GRACE`] so the last lines of a pod that just went
 //! away still get its labels.
 
-use super::{workload_name, EnrichError, Meta, MetadataSource, Origin};
+use super::pods::{name_key, PodCache, PodInfo};
+use super::{EnrichError, Meta, MetadataSource, Origin};
 use ::kube::api::Api;
 use ::kube::runtime::watcher::{self, Event};
 use ::kube::runtime::WatchStreamExt;
-use ::kube::{Client, ResourceExt};
+use ::kube::Client;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use parking_lot::{Mutex, RwLock};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-/// How long a deleted pod stays cached, for log lines read after its deletion.
-pub const DELETED_GRACE: Duration = Duration::from_secs(600);
 /// How often expired deleted pods are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(30);
-/// Pod labels giving the app, in order of preference.
-pub const APP_LABELS: [&str; 3] = ["app.kubernetes.io/name", "app", "k8s-app"];
-/// Annotation of a static pod's mirror pod holding the uid the kubelet uses in log paths.
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 /// Counters of [`KubeMetadata`], plain atomics.
 #[derive(Debug, Default)]
@@ -45,105 +40,6 @@ pub struct KubeStats {
     pub watch_errors: AtomicU64,
     /// Initial lists started (1 at start, +1 per re-list after a desync).
     pub relists: AtomicU64,
-}
-
-/// What is kept of one pod.
-#[derive(Debug)]
-struct PodInfo {
-    namespace: String,
-    name: String,
-    uid: String,
-    mirror_uid: Option<String>,
-    app: String,
-    node: Option<String>,
-}
-
-impl PodInfo {
-    fn from_pod(pod: &Pod) -> Option<PodInfo> {
-        let namespace = pod.metadata.namespace.clone()?;
-        let name = pod.metadata.name.clone()?;
-        let uid = pod.metadata.uid.clone()?;
-        let labels = pod.labels();
-        let app = APP_LABELS
-            .iter()
-            .find_map(|key| labels.get(*key).filter(|v| !v.is_empty()))
-            .cloned()
-            .unwrap_or_else(|| workload_name(&name).to_owned());
-        Some(PodInfo {
-            mirror_uid: pod.annotations().get(MIRROR_ANNOTATION).cloned(),
-            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-            namespace,
-            name,
-            uid,
-            app,
-        })
-    }
-
-    fn key(&self) -> String {
-        name_key(&self.namespace, &self.name)
-    }
-}
-
-fn name_key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
-}
-
-/// The cache proper; only the watch task writes it.
-#[derive(Debug, Default)]
-struct PodCache {
-    by_name: HashMap<String, Arc<PodInfo>>,
-    by_uid: HashMap<String, Arc<PodInfo>>,
-    /// (expiry, uid) of deleted pods, oldest first.
-    deleted: VecDeque<(Instant, String)>,
-    /// Uids seen since the last `Init`, while an initial list is in progress.
-    listing: Option<HashSet<String>>,
-}
-
-impl PodCache {
-    fn apply(&mut self, info: PodInfo) {
-        let info = Arc::new(info);
-        if let Some(alias) = &info.mirror_uid {
-            self.by_uid.insert(alias.clone(), Arc::clone(&info));
-        }
-        self.by_uid.insert(info.uid.clone(), Arc::clone(&info));
-        // A pod re-created under the same name (StatefulSet) replaces the name entry; the old uid entry stays
-        // until its own deletion expires.
-        self.by_name.insert(info.key(), info);
-    }
-
-    fn mark_deleted(&mut self, uid: String, now: Instant) {
-        self.deleted.push_back((now + DELETED_GRACE, uid));
-    }
-
-    fn prune(&mut self, now: Instant) {
-        while let Some((expiry, _)) = self.deleted.front() {
-            if *expiry > now {
-                break;
-            }
-            let Some((_, uid)) = self.deleted.pop_front() else {
-                break;
-            };
-            let Some(info) = self.by_uid.remove(&uid) else {
-                continue;
-            };
-            if let Some(alias) = &info.mirror_uid {
-                self.by_uid.remove(alias);
-            }
-            let key = info.key();
-            if self.by_name.get(&key).is_some_and(|cur| cur.uid == uid) {
-                self.by_name.remove(&key);
-            }
-        }
-    }
-
-    fn len(&self) -> u64 {
-        let aliases = self
-            .by_uid
-            .values()
-            .filter(|i| i.mirror_uid.is_some())
-            .count();
-        (self.by_uid.len() - aliases / 2) as u64
-    }
 }
 
 /// Pod metadata of this node from the Kubernetes API, cached; implements [`MetadataSource`].
@@ -402,59 +298,10 @@ fn valid_node_name(node: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::enrich::DELETED_GRACE;
 
     fn pod(json: serde_json::Value) -> Pod {
         serde_json::from_value(json).unwrap()
-    }
-
-    #[test]
-    fn app_label_precedence_and_workload_fallback() {
-        let cases = [
-            (
-                serde_json::json!({"app.kubernetes.io/name": "a", "app": "b", "k8s-app": "c"}),
-                "a",
-            ),
-            (serde_json::json!({"app": "b", "k8s-app": "c"}), "b"),
-            (serde_json::json!({"k8s-app": "c"}), "c"),
-            (
-                serde_json::json!({"app.kubernetes.io/name": "", "tier": "x"}),
-                "backend",
-            ),
-            (serde_json::json!(null), "backend"),
-        ];
-        for (labels, want) in cases {
-            let p = pod(serde_json::json!({
-                "metadata": {"name": "backend-7d9f8c6b5-x2x4z", "namespace": "shop", "uid": "u1", "labels": labels},
-                "spec": {"nodeName": "node-a", "containers": [{"name": "app"}]}
-            }));
-            assert_eq!(PodInfo::from_pod(&p).unwrap().app, want);
-        }
-    }
-
-    #[test]
-    fn deleted_pods_expire_after_the_grace_period_and_recreated_names_survive() {
-        let info = |uid: &str| PodInfo {
-            namespace: "db".into(),
-            name: "db-0".into(),
-            uid: uid.into(),
-            mirror_uid: None,
-            app: "db".into(),
-            node: None,
-        };
-        let mut cache = PodCache::default();
-        let t0 = Instant::now();
-        cache.apply(info("old"));
-        cache.mark_deleted("old".into(), t0);
-        cache.apply(info("new"));
-        cache.prune(t0 + DELETED_GRACE / 2);
-        assert!(cache.by_uid.contains_key("old"));
-        cache.prune(t0 + DELETED_GRACE);
-        assert!(!cache.by_uid.contains_key("old"));
-        assert_eq!(
-            cache.by_name.get("db/db-0").map(|i| i.uid.as_str()),
-            Some("new")
-        );
-        assert_eq!(cache.len(), 1);
     }
 
     fn detached() -> KubeMetadata {

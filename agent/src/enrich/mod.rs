@@ -10,10 +10,12 @@
 pub mod docker;
 pub mod kube;
 pub mod path;
+mod pods;
 
 pub use self::docker::{DockerMetadata, DockerStats};
 pub use self::kube::{KubeMetadata, KubeStats};
 pub use self::path::{origin_from_path, workload_name, Origin};
+pub use self::pods::{APP_LABELS, DELETED_GRACE};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
