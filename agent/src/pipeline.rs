@@ -62,6 +62,8 @@ pub struct Pipeline {
     events: Vec<Event>,
     pub(crate) gz_failures: HashMap<FileKey, u32>,
     pub(crate) deferred: HashMap<FileKey, Instant>,
+    /// New short files waiting for their size to settle: size and since when.
+    pub(crate) settling: HashMap<FileKey, (u64, Instant)>,
 }
 
 impl Pipeline {
@@ -124,6 +126,7 @@ impl Pipeline {
             events: Vec::new(),
             gz_failures: HashMap::new(),
             deferred: HashMap::new(),
+            settling: HashMap::new(),
         })
     }
 

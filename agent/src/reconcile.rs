@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::enrich::origin_from_path;
 use crate::files::{format_of, new_state, now_unix, open_plain, Tracked};
-use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint};
+use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint, HEAD_LEN};
 use crate::metrics::{GiveUp, Metrics};
 use crate::pipeline::Pipeline;
 use crate::tail::Reader;
@@ -41,6 +41,7 @@ impl Pipeline {
         }
         self.table.gz_seen.retain(|k, _| gz_present.contains(k));
         self.deferred.retain(|_, t| now - *t < COPY_DECIDE * 4);
+        self.settling.retain(|_, (_, t)| now - *t < Duration::from_secs(60));
         let unix = now_unix();
         for t in self.table.files.values_mut() {
             if t.in_scan {
@@ -155,7 +156,20 @@ impl Pipeline {
                 }
             }
         }
-        // 3. A new file.
+        // 3. A new file. One shorter than a full fingerprint may still be being written (a copy in progress):
+        //    it waits until its size settles so that a copy is recognised by its content first.
+        if head.len() < HEAD_LEN {
+            let settle = self.opts.poll_interval.clamp(Duration::from_millis(300), Duration::from_secs(2));
+            match self.settling.get(&key) {
+                Some((s, since)) if *s == size && now - *since >= settle => {}
+                Some((s, _)) if *s == size => return,
+                _ => {
+                    self.settling.insert(key, (size, now));
+                    return;
+                }
+            }
+        }
+        self.settling.remove(&key);
         let offset = if self.first_start && self.initial_scan && self.opts.read_from_end {
             size
         } else {

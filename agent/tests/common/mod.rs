@@ -181,6 +181,16 @@ pub fn assert_exactly_once(got: &HashMap<String, usize>, expected: &HashMap<Stri
     );
 }
 
+/// Logs to stderr when `LOGMIND_TEST_LOG` is set (e.g. `debug`).
+pub fn init_tracing() {
+    if let Ok(filter) = std::env::var("LOGMIND_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// A CRI line.
 pub fn cri(msg: &str, n: u64) -> String {
     format!("2024-05-01T10:00:{:02}.{:09}Z stdout F {msg}\n", n / 1_000_000_000 % 60, n % 1_000_000_000)
