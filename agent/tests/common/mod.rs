@@ -18,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use logmind_agent::{AgentError, AgentOptions, KubeMode};
-use logmind_protocol::{decode_ndjson, lz4_decompress, LogRecord, HEADER_AGENT, HEADER_BATCH, INGEST_PATH};
+use logmind_protocol::{
+    decode_ndjson, lz4_decompress, LogRecord, HEADER_AGENT, HEADER_BATCH, INGEST_PATH,
+};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -30,6 +32,8 @@ pub const MODE_503: u8 = 1;
 pub const MODE_429: u8 = 2;
 /// Answer 500.
 pub const MODE_500: u8 = 3;
+/// Answer 400 (bad batch).
+pub const MODE_400: u8 = 4;
 
 #[derive(Default)]
 pub struct RecvState {
@@ -52,11 +56,25 @@ async fn ingest(State(s): State<Arc<RecvState>>, headers: HeaderMap, body: Bytes
     match s.mode.load(Ordering::Relaxed) {
         MODE_503 => {
             s.refused.fetch_add(1, Ordering::Relaxed);
-            return (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], "busy").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", "1")],
+                "busy",
+            )
+                .into_response();
         }
         MODE_429 => {
             s.refused.fetch_add(1, Ordering::Relaxed);
-            return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response();
+        }
+        MODE_400 => {
+            s.refused.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::BAD_REQUEST, r#"{"error":"line 1: refused by test"}"#).into_response();
         }
         MODE_500 => {
             s.refused.fetch_add(1, Ordering::Relaxed);
@@ -64,21 +82,37 @@ async fn ingest(State(s): State<Arc<RecvState>>, headers: HeaderMap, body: Bytes
         }
         _ => {}
     }
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (Some(agent), Some(seq)) = (h(HEADER_AGENT), h(HEADER_BATCH).and_then(|s| s.parse::<u64>().ok())) else {
-        return (StatusCode::BAD_REQUEST, r#"{"error":"missing agent or batch header"}"#).into_response();
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (Some(agent), Some(seq)) = (
+        h(HEADER_AGENT),
+        h(HEADER_BATCH).and_then(|s| s.parse::<u64>().ok()),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"missing agent or batch header"}"#,
+        )
+            .into_response();
     };
     let raw = if h("content-encoding").as_deref() == Some("lz4") {
         match lz4_decompress(&body, 64 << 20) {
             Ok(b) => b,
-            Err(e) => return (StatusCode::BAD_REQUEST, format!(r#"{{"error":"{e}"}}"#)).into_response(),
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!(r#"{{"error":"{e}"}}"#)).into_response()
+            }
         }
     } else {
         body.to_vec()
     };
     let recs = match decode_ndjson(&raw) {
         Ok(r) => r,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!(r#"{{"error":"{e}"}}"#)).into_response(),
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!(r#"{{"error":"{e}"}}"#)).into_response()
+        }
     };
     s.batches.fetch_add(1, Ordering::Relaxed);
     let fresh = s.seen.lock().insert((agent, seq));
@@ -88,20 +122,30 @@ async fn ingest(State(s): State<Arc<RecvState>>, headers: HeaderMap, body: Bytes
     }
     let n = recs.len();
     s.records.lock().extend(recs);
-    (StatusCode::OK, format!(r#"{{"accepted":{n},"duplicate":false}}"#)).into_response()
+    (
+        StatusCode::OK,
+        format!(r#"{{"accepted":{n},"duplicate":false}}"#),
+    )
+        .into_response()
 }
 
 impl Receiver {
     /// Starts on an ephemeral port.
     pub async fn start() -> Receiver {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), Arc::new(RecvState::default())).await
+        Self::start_on(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(RecvState::default()),
+        )
+        .await
     }
 
     /// Starts on `addr` with existing state (to come back after an outage).
     pub async fn start_on(addr: SocketAddr, state: Arc<RecvState>) -> Receiver {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route(INGEST_PATH, post(ingest)).with_state(state.clone());
+        let app = Router::new()
+            .route(INGEST_PATH, post(ingest))
+            .with_state(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
             axum::serve(listener, app)
@@ -164,7 +208,11 @@ pub fn count(it: impl Iterator<Item = String>) -> HashMap<String, usize> {
 /// Asserts received == expected as multisets, with a readable diff.
 pub fn assert_exactly_once(got: &HashMap<String, usize>, expected: &HashMap<String, usize>) {
     let mut missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
-    let mut dups: Vec<(&String, usize)> = got.iter().filter(|(_, n)| **n > 1).map(|(k, n)| (k, *n)).collect();
+    let mut dups: Vec<(&String, usize)> = got
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, n)| (k, *n))
+        .collect();
     let mut extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
     missing.sort();
     dups.sort();
@@ -193,7 +241,11 @@ pub fn init_tracing() {
 
 /// A CRI line.
 pub fn cri(msg: &str, n: u64) -> String {
-    format!("2024-05-01T10:00:{:02}.{:09}Z stdout F {msg}\n", n / 1_000_000_000 % 60, n % 1_000_000_000)
+    format!(
+        "2024-05-01T10:00:{:02}.{:09}Z stdout F {msg}\n",
+        n / 1_000_000_000 % 60,
+        n % 1_000_000_000
+    )
 }
 
 /// A Docker json-file line.
@@ -206,7 +258,11 @@ pub fn docker(msg: &str, n: u64) -> String {
 }
 
 pub fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
 
@@ -214,7 +270,8 @@ pub fn append(path: &Path, text: &str) {
 pub fn gzip_like_kubelet(src: &Path, dst: &Path) {
     let tmp = PathBuf::from(format!("{}.tmp", dst.display()));
     let data = fs::read(src).unwrap();
-    let mut enc = flate2::write::GzEncoder::new(fs::File::create(&tmp).unwrap(), flate2::Compression::fast());
+    let mut enc =
+        flate2::write::GzEncoder::new(fs::File::create(&tmp).unwrap(), flate2::Compression::fast());
     enc.write_all(&data).unwrap();
     enc.finish().unwrap();
     fs::rename(&tmp, dst).unwrap();
@@ -226,6 +283,25 @@ pub fn pod_dir(root: &Path, ns: &str, pod: &str, container: &str) -> PathBuf {
     let d = root.join(format!("var/log/pods/{ns}_{pod}_0000-1111/{container}"));
     fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// A free port on 127.0.0.1 (bound then released).
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Fetches `http://addr/path` and returns (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The value of an unlabelled metric in Prometheus text.
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Options suited to tests (fast timers, no Kubernetes, no listener).
@@ -260,7 +336,10 @@ impl Agent {
         let join = tokio::spawn(logmind_agent::run(opts, async move {
             let _ = rx.await;
         }));
-        Agent { stop: Some(tx), join }
+        Agent {
+            stop: Some(tx),
+            join,
+        }
     }
 
     pub async fn stop(mut self) {
