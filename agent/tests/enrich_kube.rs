@@ -333,3 +333,23 @@ async fn expired_watch_410_relists_and_reconciles_missed_changes() {
         .count();
     assert_eq!(lists, 2);
 }
+
+#[tokio::test]
+async fn bad_urls_and_node_names_are_rejected_and_https_clients_build() {
+    use logmind_agent::enrich::EnrichError;
+    let err = KubeMetadata::connect("not a url", NODE.into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EnrichError::InvalidUrl { .. }), "{err}");
+    assert!(err.to_string().contains("not a url"), "{err}");
+    let err = KubeMetadata::connect("http://127.0.0.1:9", "Node_A".into())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EnrichError::InvalidNode { .. }), "{err}");
+    assert!(err.to_string().contains("--node-name"), "{err}");
+    // TLS client construction (rustls, ring provider) works and does not block either.
+    let kube = KubeMetadata::connect("https://127.0.0.1:9", NODE.into())
+        .await
+        .unwrap();
+    assert!(!kube.is_synced());
+}
