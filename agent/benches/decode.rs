@@ -125,6 +125,7 @@ fn assemble_all(
     file: &[u8],
     out: &mut Vec<Event>,
 ) -> usize {
+    out.clear();
     let mut a = Assembler::new(format, Arc::clone(opts));
     let now = Instant::now();
     let mut n = 0;

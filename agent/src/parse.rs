@@ -9,6 +9,7 @@ pub mod ids;
 pub mod level;
 pub mod logfmt;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use logmind_protocol::Level;
@@ -60,24 +61,14 @@ pub struct Extracted {
     pub fields: BTreeMap<String, String>,
 }
 
-/// Keys whose value is the level.
-pub const LEVEL_KEYS: &[&str] = &[
-    "level",
-    "lvl",
-    "severity",
-    "log.level",
-    "levelname",
-    "loglevel",
-    "log_level",
-];
-/// Keys whose value is the message or the time; first-class in the record, so left out of `fields`.
-const SKIP_KEYS: &[&str] = &["msg", "message", "ts", "time", "timestamp", "@timestamp"];
+/// One parsed key/value, borrowed from the message where no unescaping was needed.
+pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 /// Extracts level, identifiers and fields from one event message. Never fails: what cannot be parsed is
 /// simply not extracted.
 pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
     let mut out = Extracted::default();
-    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut pairs: Vec<Pair<'_>> = Vec::new();
     let trimmed = message.trim();
     let structured = if trimmed.starts_with('{') && trimmed.ends_with('}') {
         fields::flatten_json(
@@ -90,16 +81,17 @@ pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
         false
     } || logfmt::parse_logfmt(message, opts.max_fields * 2, &mut pairs);
 
+    let id_keys = ids::IdKeys::new(opts);
     if structured {
         for (k, v) in pairs {
-            take_pair(&mut out, k, v, opts);
+            take_pair(&mut out, k, v, &id_keys, opts);
         }
     }
     if out.level.is_none() {
         out.level = level::detect(message);
     }
     if out.request_id.is_empty() || out.user_id.is_empty() || out.trace_id.is_empty() {
-        ids::scan_free_text(message, opts, &mut out);
+        ids::scan_free_text(message, &id_keys, opts.max_field_bytes, &mut out);
     }
     if !opts.patterns.is_empty()
         && (out.request_id.is_empty() || out.user_id.is_empty() || out.trace_id.is_empty())
@@ -123,44 +115,69 @@ pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
     out
 }
 
+/// True for the keys whose value is the level.
+fn is_level_key(k: &str) -> bool {
+    matches!(
+        k,
+        "level" | "lvl" | "severity" | "log.level" | "levelname" | "loglevel" | "log_level"
+    )
+}
+
 /// Files one structured key/value: level, ids and skipped keys are first-class, the rest goes to `fields`.
-fn take_pair(out: &mut Extracted, key: String, value: String, opts: &ExtractOptions) {
-    let last = key.rsplit('.').next().unwrap_or(&key);
-    if LEVEL_KEYS.contains(&key.as_str()) || LEVEL_KEYS.contains(&last) {
-        if out.level.is_none() {
-            if let Some(l) = Level::parse(&value) {
-                out.level = Some(l);
-                return;
-            }
-        } else if Level::parse(&value).is_some() {
+fn take_pair(
+    out: &mut Extracted,
+    key: Cow<'_, str>,
+    value: Cow<'_, str>,
+    id_keys: &ids::IdKeys<'_>,
+    opts: &ExtractOptions,
+) {
+    let last = key.rfind('.').map(|i| &key[i + 1..]);
+    if is_level_key(&key) || last.is_some_and(is_level_key) {
+        if let Some(l) = Level::parse(&value) {
+            // The first level key wins; a later one is not a field either.
+            out.level.get_or_insert(l);
             return;
         }
     }
-    if SKIP_KEYS.contains(&key.as_str()) {
+    if matches!(
+        &*key,
+        "msg" | "message" | "ts" | "time" | "timestamp" | "@timestamp"
+    ) {
         return;
     }
-    for (keys, slot, is_trace) in [
-        (&opts.request_id_keys, &mut out.request_id, false),
-        (&opts.user_id_keys, &mut out.user_id, false),
-        (&opts.trace_id_keys, &mut out.trace_id, true),
-    ] {
-        if keys.iter().any(|k| k == &key || k == last) {
-            if slot.is_empty() && !value.is_empty() {
-                let v = if is_trace {
-                    ids::trace_id_value(&value)
-                } else {
-                    &value
-                };
-                *slot = cut(v, opts.max_field_bytes).to_string();
-            }
-            return;
+    if let Some(kind) = id_keys
+        .kind(&key)
+        .or_else(|| last.and_then(|l| id_keys.kind(l)))
+    {
+        let slot = match kind {
+            ids::REQUEST => &mut out.request_id,
+            ids::USER => &mut out.user_id,
+            _ => &mut out.trace_id,
+        };
+        if slot.is_empty() && !value.is_empty() {
+            let v = if kind == ids::TRACE {
+                ids::trace_id_value(&value)
+            } else {
+                &value
+            };
+            *slot = cut(v, opts.max_field_bytes).to_string();
         }
+        return;
     }
     if out.fields.len() < opts.max_fields {
-        let k = cut(&key, opts.max_field_bytes).to_string();
-        let v = cut(&value, opts.max_field_bytes).to_string();
-        out.fields.entry(k).or_insert(v);
+        let k = bounded(key, opts.max_field_bytes);
+        if let std::collections::btree_map::Entry::Vacant(e) = out.fields.entry(k) {
+            e.insert(bounded(value, opts.max_field_bytes));
+        }
     }
+}
+
+/// An owned copy of `s` cut to at most `max` bytes on a character boundary (no copy when already owned).
+fn bounded(s: Cow<'_, str>, max: usize) -> String {
+    let n = cut(&s, max).len();
+    let mut s = s.into_owned();
+    s.truncate(n);
+    s
 }
 
 /// `s` cut to at most `max` bytes on a character boundary.

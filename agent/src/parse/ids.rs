@@ -1,52 +1,112 @@
 //! Identifiers in free text: `request_id: X`, `request_id=X`, `"request_id": "X"` (and every configured key
-//! alias). A substring search for the key (SIMD `memmem`) runs before anything else, so lines without the key
-//! cost one fast scan per key; no regex is involved.
-
-use memchr::memmem;
+//! alias), in one pass over the text: a SIMD `memchr` for `:`/`=` and a short look back for the key; no regex.
 
 use super::{cut, ExtractOptions, Extracted};
 
-/// Fills the still-empty ids of `out` from `key: value` forms in `message`.
-pub fn scan_free_text(message: &str, opts: &ExtractOptions, out: &mut Extracted) {
-    for (keys, slot, is_trace) in [
-        (&opts.request_id_keys, &mut out.request_id, false),
-        (&opts.user_id_keys, &mut out.user_id, false),
-        (&opts.trace_id_keys, &mut out.trace_id, true),
-    ] {
-        if !slot.is_empty() {
-            continue;
+/// Which identifier a key names: the configured key lists behind a cheap length / first-byte pre-filter, so the
+/// common case (a key that is no id) costs two bit tests instead of a dozen string compares.
+#[derive(Debug)]
+pub struct IdKeys<'o> {
+    lists: [&'o [String]; 3],
+    lens: u64,
+    firsts: u128,
+}
+
+/// Index of the request id in [`IdKeys::kind`]'s answer.
+pub const REQUEST: usize = 0;
+/// Index of the user id.
+pub const USER: usize = 1;
+/// Index of the trace id.
+pub const TRACE: usize = 2;
+
+impl<'o> IdKeys<'o> {
+    /// The filter for `opts`' key lists.
+    pub fn new(opts: &'o ExtractOptions) -> Self {
+        let lists = [
+            &opts.request_id_keys[..],
+            &opts.user_id_keys[..],
+            &opts.trace_id_keys[..],
+        ];
+        let (mut lens, mut firsts) = (0u64, 0u128);
+        for k in lists.iter().flat_map(|l| l.iter()) {
+            lens |= 1 << k.len().min(63);
+            firsts |= 1 << k.as_bytes().first().map_or(0, |&c| c.min(127));
         }
-        for key in keys.iter() {
-            if let Some(v) = find_value(message, key) {
-                let v = if is_trace { trace_id_value(v) } else { v };
-                *slot = cut(v, opts.max_field_bytes).to_string();
-                break;
-            }
+        IdKeys {
+            lists,
+            lens,
+            firsts,
         }
+    }
+
+    /// [`REQUEST`], [`USER`] or [`TRACE`] when `key` is one of the configured id keys.
+    #[inline]
+    pub fn kind(&self, key: &str) -> Option<usize> {
+        let first = key.as_bytes().first().map_or(0, |&c| c.min(127));
+        if self.lens & (1 << key.len().min(63)) == 0 || self.firsts & (1 << first) == 0 {
+            return None;
+        }
+        self.lists.iter().position(|l| l.iter().any(|k| k == key))
     }
 }
 
-/// The value after the first occurrence of `key` used as a key (`key: v`, `key=v`, `"key": "v"`).
-pub fn find_value<'a>(message: &'a str, key: &str) -> Option<&'a str> {
+/// Fills the still-empty ids of `out` from `key: value` forms in `message` (first occurrence in the text wins).
+pub fn scan_free_text(message: &str, keys: &IdKeys<'_>, max_bytes: usize, out: &mut Extracted) {
+    for_each_keyed(
+        message,
+        |key| keys.kind(key).is_some(),
+        |key, value| {
+            let kind = keys.kind(key);
+            let slot = match kind {
+                Some(REQUEST) => &mut out.request_id,
+                Some(USER) => &mut out.user_id,
+                Some(_) => &mut out.trace_id,
+                None => return false,
+            };
+            if slot.is_empty() {
+                let v = if kind == Some(TRACE) {
+                    trace_id_value(value)
+                } else {
+                    value
+                };
+                *slot = cut(v, max_bytes).to_string();
+            }
+            !out.request_id.is_empty() && !out.user_id.is_empty() && !out.trace_id.is_empty()
+        },
+    );
+}
+
+/// Longest value read after a key (bytes); ids are far shorter, and the bound keeps the scan linear.
+const MAX_VALUE_SCAN: usize = 1024;
+
+/// Calls `f(key, value)` for every `key: value`, `key=value` or `"key": "value"` in `message` whose key passes
+/// `wanted`, in text order, until `f` returns true. One pass: `memchr` finds the separators, the key is read
+/// backwards from each, and only a wanted key's value is read.
+pub fn for_each_keyed<'a>(
+    message: &'a str,
+    wanted: impl Fn(&str) -> bool,
+    mut f: impl FnMut(&'a str, &'a str) -> bool,
+) {
     let b = message.as_bytes();
-    if key.is_empty() {
-        return None;
-    }
-    for at in memmem::find_iter(b, key.as_bytes()) {
-        if at > 0 && is_word_byte(b[at - 1]) {
+    let mut from = 0;
+    while let Some(k) = memchr::memchr2(b':', b'=', &b[from..]) {
+        let sep = from + k;
+        from = sep + 1;
+        let mut e = sep;
+        while e > 0 && b[e - 1] == b' ' {
+            e -= 1;
+        }
+        if e > 0 && b[e - 1] == b'"' {
+            e -= 1;
+        }
+        let mut s = e;
+        while s > 0 && is_word_byte(b[s - 1]) {
+            s -= 1;
+        }
+        if s == e || !wanted(&message[s..e]) {
             continue;
         }
-        let mut i = at + key.len();
-        if b.get(i) == Some(&b'"') {
-            i += 1;
-        }
-        while b.get(i) == Some(&b' ') {
-            i += 1;
-        }
-        if !matches!(b.get(i), Some(b':' | b'=')) {
-            continue;
-        }
-        i += 1;
+        let mut i = sep + 1;
         while b.get(i) == Some(&b' ') {
             i += 1;
         }
@@ -54,16 +114,32 @@ pub fn find_value<'a>(message: &'a str, key: &str) -> Option<&'a str> {
             i += 1;
         }
         let v0 = i;
-        while i < b.len() && !is_value_end(b[i]) {
+        let stop = b.len().min(v0 + MAX_VALUE_SCAN);
+        while i < stop && !is_value_end(b[i]) {
             i += 1;
         }
-        let mut v = &message[v0..i];
-        v = v.trim_end_matches(['.', ':']);
-        if !v.is_empty() {
-            return Some(v);
+        while !message.is_char_boundary(i) {
+            i -= 1;
+        }
+        let v = message[v0..i].trim_end_matches(['.', ':']);
+        if !v.is_empty() && f(&message[s..e], v) {
+            return;
         }
     }
-    None
+}
+
+/// The value of the first `key: value` form whose key is `key`.
+pub fn find_value<'a>(message: &'a str, key: &str) -> Option<&'a str> {
+    let mut found = None;
+    for_each_keyed(
+        message,
+        |k| k == key,
+        |_, v| {
+            found = Some(v);
+            true
+        },
+    );
+    found
 }
 
 fn is_word_byte(c: u8) -> bool {

@@ -11,6 +11,8 @@
 //! unless it is bracketed (`[notice]`, `<info>`) or followed by a colon (`error:`).
 
 use logmind_protocol::Level;
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 /// How many leading whitespace-separated tokens may hold the level.
@@ -34,15 +36,24 @@ pub fn detect(message: &str) -> Option<Level> {
     if let Some(l) = header_tokens(message) {
         return Some(l);
     }
-    for key in ["level", "lvl", "severity"] {
-        if let Some(l) = super::ids::find_value(message, key).and_then(word_level) {
-            return Some(l);
-        }
+    let mut keyed = None;
+    super::ids::for_each_keyed(
+        message,
+        |k| matches!(k, "level" | "lvl" | "severity"),
+        |_, v| {
+            keyed = word_level(v);
+            keyed.is_some()
+        },
+    );
+    if keyed.is_some() {
+        return keyed;
     }
     if let Some(l) = anywhere(b) {
         return Some(l);
     }
-    if memmem::find(b, b"Exception in thread ").is_some() {
+    static EXCEPTION: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"Exception in thread "));
+    if EXCEPTION.find(b).is_some() {
         return Some(Level::Error);
     }
     None
@@ -110,31 +121,45 @@ fn header_tokens(s: &str) -> Option<Level> {
     None
 }
 
-/// An upper-case level word or a bracketed lower-case one anywhere in the text, most severe first.
+/// An upper-case level word (`FATAL`, `CRITICAL`, `PANIC`, `ERROR`, `WARN`, `WARNING`) or `[error]`, `<error>`,
+/// `[warn]`, `<warn>` anywhere in the text; the most severe one found. One pass over the bytes.
 fn anywhere(b: &[u8]) -> Option<Level> {
-    const WORDS: [(&[u8], Level); 9] = [
-        (b"FATAL", Level::Fatal),
-        (b"CRITICAL", Level::Fatal),
-        (b"PANIC", Level::Fatal),
-        (b"ERROR", Level::Error),
-        (b"[error]", Level::Error),
-        (b"<error>", Level::Error),
-        (b"WARNING", Level::Warn),
-        (b"WARN", Level::Warn),
-        (b"[warn]", Level::Warn),
-    ];
-    for (w, l) in WORDS {
-        for at in memmem::find_iter(b, w) {
-            let before_ok = at == 0 || !b[at - 1].is_ascii_alphanumeric();
-            let after_ok = b
-                .get(at + w.len())
-                .is_none_or(|c| !c.is_ascii_alphanumeric());
-            if before_ok && after_ok {
-                return Some(l);
+    let mut best: Option<Level> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_uppercase() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphanumeric() {
+                i += 1;
             }
+            let l = match &b[start..i] {
+                b"FATAL" | b"CRITICAL" | b"PANIC" => Some(Level::Fatal),
+                b"ERROR" => Some(Level::Error),
+                b"WARN" | b"WARNING" => Some(Level::Warn),
+                _ => None,
+            };
+            best = best.max(l);
+            if best == Some(Level::Fatal) {
+                break;
+            }
+            continue;
         }
+        if matches!(c, b'[' | b'<') {
+            let close = if c == b'[' { b']' } else { b'>' };
+            let rest = &b[i + 1..];
+            let l = if rest.starts_with(b"error") && rest.get(5) == Some(&close) {
+                Some(Level::Error)
+            } else if rest.starts_with(b"warn") && rest.get(4) == Some(&close) {
+                Some(Level::Warn)
+            } else {
+                None
+            };
+            best = best.max(l);
+        }
+        i += 1;
     }
-    None
+    best
 }
 
 #[cfg(test)]

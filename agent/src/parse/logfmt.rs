@@ -1,9 +1,13 @@
 //! logfmt bodies: `k=v k2="quoted \"v\""`, tolerant of free text around the pairs (a leading timestamp, a bare
 //! message word). At least two pairs make a line logfmt.
 
+use std::borrow::Cow;
+
+use super::Pair;
+
 /// Parses the `key=value` pairs of `s` into `out` (at most `max_pairs`). Returns false (and leaves `out` as it
 /// was) when fewer than two pairs are found.
-pub fn parse_logfmt(s: &str, max_pairs: usize, out: &mut Vec<(String, String)>) -> bool {
+pub fn parse_logfmt<'a>(s: &'a str, max_pairs: usize, out: &mut Vec<Pair<'a>>) -> bool {
     let b = s.as_bytes();
     if memchr::memchr(b'=', b).is_none() {
         return false;
@@ -31,11 +35,11 @@ pub fn parse_logfmt(s: &str, max_pairs: usize, out: &mut Vec<(String, String)>) 
                 while i < b.len() && !b[i].is_ascii_whitespace() {
                     i += 1;
                 }
-                s[v0..i].to_string()
+                Cow::Borrowed(&s[v0..i])
             };
             found += 1;
             if out.len() - start_len < max_pairs {
-                out.push((key.to_string(), value));
+                out.push((Cow::Borrowed(key), value));
             }
         } else {
             // Not a pair: skip the rest of this word.
@@ -57,8 +61,16 @@ fn is_key_byte(c: u8) -> bool {
 
 /// The unescaped quoted value starting after the opening quote at `i`, and the index after the closing quote
 /// (the end of the input when it is unterminated).
-fn quoted(s: &str, i: usize) -> (String, usize) {
+fn quoted(s: &str, i: usize) -> (Cow<'_, str>, usize) {
     let b = s.as_bytes();
+    // Common case: no escape before the closing quote, so the value borrows the input.
+    if let Some(k) = memchr::memchr2(b'"', b'\\', &b[i..]) {
+        if b[i + k] == b'"' {
+            return (Cow::Borrowed(&s[i..i + k]), i + k + 1);
+        }
+    } else {
+        return (Cow::Borrowed(&s[i..]), b.len());
+    }
     let mut v = String::new();
     let mut j = i;
     let mut run = i;
@@ -66,7 +78,7 @@ fn quoted(s: &str, i: usize) -> (String, usize) {
         match b[j] {
             b'"' => {
                 v.push_str(&s[run..j]);
-                return (v, j + 1);
+                return (Cow::Owned(v), j + 1);
             }
             b'\\' if j + 1 < b.len() => {
                 v.push_str(&s[run..j]);
@@ -90,7 +102,7 @@ fn quoted(s: &str, i: usize) -> (String, usize) {
         }
     }
     v.push_str(&s[run..]);
-    (v, b.len())
+    (Cow::Owned(v), b.len())
 }
 
 #[cfg(test)]
@@ -100,7 +112,11 @@ mod tests {
 
     fn lf(s: &str) -> Option<Vec<(String, String)>> {
         let mut out = Vec::new();
-        parse_logfmt(s, 100, &mut out).then_some(out)
+        parse_logfmt(s, 100, &mut out).then(|| {
+            out.into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {

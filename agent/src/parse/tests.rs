@@ -193,8 +193,9 @@ proptest! {
             .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
             .collect();
         let mut out = Vec::new();
-        prop_assert!(logfmt::parse_logfmt(&line.join(" "), 100, &mut out));
-        let got: BTreeMap<String, String> = out.into_iter().collect();
+        let line = line.join(" ");
+        prop_assert!(logfmt::parse_logfmt(&line, 100, &mut out));
+        let got: BTreeMap<String, String> = out.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         prop_assert_eq!(got, pairs);
     }
 }
