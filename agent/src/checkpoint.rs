@@ -64,7 +64,10 @@ pub fn load(data_dir: &Path) -> Result<Option<Checkpoint>, AgentError> {
     if cp.version != VERSION {
         return Err(AgentError::Corrupt {
             path,
-            reason: format!("checkpoint version {} is not supported (expected {VERSION})", cp.version),
+            reason: format!(
+                "checkpoint version {} is not supported (expected {VERSION})",
+                cp.version
+            ),
         });
     }
     Ok(Some(cp))
@@ -74,15 +77,18 @@ pub fn load(data_dir: &Path) -> Result<Option<Checkpoint>, AgentError> {
 pub fn save(data_dir: &Path, cp: &Checkpoint) -> Result<(), AgentError> {
     let path = data_dir.join(FILE_NAME);
     let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
-    let bytes = serde_json::to_vec(cp).map_err(|e| AgentError::Internal(format!("encoding checkpoint: {e}")))?;
+    let bytes = serde_json::to_vec(cp)
+        .map_err(|e| AgentError::Internal(format!("encoding checkpoint: {e}")))?;
     write_durable(&tmp, &path, &bytes)
 }
 
 /// Writes `bytes` to `tmp`, fsyncs, renames to `path` and fsyncs the directory.
 pub fn write_durable(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AgentError> {
     let mut f = File::create(tmp).map_err(|e| AgentError::io("creating", tmp, e))?;
-    f.write_all(bytes).map_err(|e| AgentError::io("writing", tmp, e))?;
-    f.sync_all().map_err(|e| AgentError::io("fsyncing", tmp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| AgentError::io("writing", tmp, e))?;
+    f.sync_all()
+        .map_err(|e| AgentError::io("fsyncing", tmp, e))?;
     drop(f);
     fs::rename(tmp, path).map_err(|e| AgentError::io("renaming into place", path, e))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
@@ -91,10 +97,12 @@ pub fn write_durable(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AgentE
 /// Fsyncs a directory so that creations, renames and deletions in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<(), AgentError> {
     let d = File::open(dir).map_err(|e| AgentError::io("opening dir", dir, e))?;
-    d.sync_all().map_err(|e| AgentError::io("fsyncing dir", PathBuf::from(dir), e))
+    d.sync_all()
+        .map_err(|e| AgentError::io("fsyncing dir", PathBuf::from(dir), e))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -121,7 +129,11 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), Some(cp.clone()));
         let mut bad = cp;
         bad.version = 99;
-        std::fs::write(dir.path().join(FILE_NAME), serde_json::to_vec(&bad).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join(FILE_NAME),
+            serde_json::to_vec(&bad).unwrap(),
+        )
+        .unwrap();
         assert!(matches!(load(dir.path()), Err(AgentError::Corrupt { .. })));
     }
 }

@@ -53,7 +53,11 @@ fn base_of(pattern: &str) -> (PathBuf, usize) {
         base.pop();
         return (base, 1);
     }
-    let depth = if pattern.contains("**") { MAX_DEPTH } else { comps.len() - i };
+    let depth = if pattern.contains("**") {
+        MAX_DEPTH
+    } else {
+        comps.len() - i
+    };
     (base, depth)
 }
 
@@ -94,7 +98,9 @@ impl Discovery {
 
     /// Whether a path is to be tailed (temp files of compression, `*.tmp`, never are).
     pub fn wants(&self, path: &Path) -> bool {
-        !path.extension().is_some_and(|e| e == "tmp") && self.include.is_match(path) && !self.exclude.is_match(path)
+        path.extension().is_none_or(|e| e != "tmp")
+            && self.include.is_match(path)
+            && !self.exclude.is_match(path)
     }
 
     /// All regular files currently matching.
@@ -114,7 +120,9 @@ impl Discovery {
         let Ok(rd) = fs::read_dir(dir) else { return };
         for ent in rd.flatten() {
             let path = ent.path();
-            let Ok(meta) = fs::metadata(&path) else { continue };
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
             if meta.is_dir() {
                 self.walk(&path, depth - 1, out, seen);
             } else if meta.is_file() && self.wants(&path) && seen.insert(path.clone()) {
@@ -160,7 +168,9 @@ impl ChangeWatcher {
 
     /// Watches every existing base directory not watched yet; returns whether notifications are active.
     pub fn ensure(&mut self, bases: impl Iterator<Item = PathBuf>) -> bool {
-        let Some(w) = self.watcher.as_mut() else { return false };
+        let Some(w) = self.watcher.as_mut() else {
+            return false;
+        };
         for b in bases {
             if self.watched.contains(&b) || !b.is_dir() {
                 continue;
@@ -188,12 +198,16 @@ pub fn wake_channel() -> (SyncSender<()>, Receiver<()>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn base_dirs_and_depths() {
-        assert_eq!(base_of("/h/var/log/pods/*/*/*.log*"), (PathBuf::from("/h/var/log/pods"), 3));
+        assert_eq!(
+            base_of("/h/var/log/pods/*/*/*.log*"),
+            (PathBuf::from("/h/var/log/pods"), 3)
+        );
         assert_eq!(base_of("/a/**/*.log"), (PathBuf::from("/a"), MAX_DEPTH));
         assert_eq!(base_of("/a/b.log"), (PathBuf::from("/a"), 1));
     }
@@ -203,7 +217,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = dir.path().join("var/log/pods/ns_pod_uid/app");
         fs::create_dir_all(&c).unwrap();
-        for f in ["0.log", "0.log.20240101-000000.gz", "0.log.20240101-000000.gz.tmp", "notes.txt"] {
+        for f in [
+            "0.log",
+            "0.log.20240101-000000.gz",
+            "0.log.20240101-000000.gz.tmp",
+            "notes.txt",
+        ] {
             fs::write(c.join(f), b"x").unwrap();
         }
         let other = dir.path().join("var/log/pods/kube-system_x_u/c");
@@ -215,7 +234,11 @@ mod tests {
             &[format!("{root}/var/log/pods/kube-system_*/**")],
         )
         .unwrap();
-        let mut found: Vec<_> = d.scan().into_iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        let mut found: Vec<_> = d
+            .scan()
+            .into_iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
         found.sort();
         assert_eq!(found, vec!["0.log", "0.log.20240101-000000.gz"]);
         assert!(Discovery::new(&["/a/[".into()], &[]).is_err());

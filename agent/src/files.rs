@@ -47,7 +47,10 @@ pub struct Tracked {
 
 /// Framing of a file, from its name.
 pub fn format_of(path: &Path) -> Format {
-    if path.file_name().is_some_and(|n| n.to_string_lossy().contains("-json.log")) {
+    if path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("-json.log"))
+    {
         Format::Docker
     } else {
         Format::Cri
@@ -97,7 +100,9 @@ impl Tracked {
     /// Offset the checkpoint may move to: nothing before it is unshipped.
     pub fn resume_offset(&self) -> u64 {
         match (&self.reader, &self.asm) {
-            (Some(r), Some(a)) => a.pending_offset().map_or(r.line_offset(), |p| p.min(r.line_offset())),
+            (Some(r), Some(a)) => a
+                .pending_offset()
+                .map_or(r.line_offset(), |p| p.min(r.line_offset())),
             (Some(r), None) => r.line_offset(),
             _ => self.state.offset,
         }
@@ -121,7 +126,10 @@ impl Tracked {
     /// Unread bytes of an open plain file.
     pub fn lag(&self) -> u64 {
         match self.reader.as_ref().and_then(|r| r.file().map(|f| (r, f))) {
-            Some((r, f)) => f.metadata().map(|m| m.len().saturating_sub(r.read_pos())).unwrap_or(0),
+            Some((r, f)) => f
+                .metadata()
+                .map(|m| m.len().saturating_sub(r.read_pos()))
+                .unwrap_or(0),
             None => 0,
         }
     }
@@ -187,7 +195,7 @@ impl FileTable {
             .filter(|t| t.state.path.parent() == dir && t.state.fp.matches(head))
             .map(|t| (t, t.state.fp.len))
             .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
         v.into_iter().map(|(t, _)| t.state.id.clone()).collect()
     }
 

@@ -37,7 +37,11 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// Binds `addr` and serves until `shutdown` turns true.
-pub async fn serve(addr: SocketAddr, state: HttpState, mut shutdown: watch::Receiver<bool>) -> Result<(), AgentError> {
+pub async fn serve(
+    addr: SocketAddr,
+    state: HttpState,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), AgentError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| AgentError::Listen { addr, source })?;
@@ -96,6 +100,10 @@ async fn health(State(s): State<HttpState>) -> impl IntoResponse {
             "kubernetes": kube,
         }
     });
-    let code = if reader { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if reader {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body))
 }

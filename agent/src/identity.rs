@@ -112,6 +112,7 @@ pub fn is_gz(path: &Path) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -130,7 +131,8 @@ mod tests {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.log.gz");
-        let mut enc = flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
         enc.write_all(b"line one\nline two\n").unwrap();
         enc.finish().unwrap();
         assert_eq!(read_gz_head(&p).unwrap(), b"line one\nline two\n");

@@ -84,27 +84,125 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         let g = Self::get;
         let mut one = |name: &str, kind: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
         };
-        one("logmind_agent_files_watched", "gauge", "Log files currently open.", g(&self.files_watched));
-        one("logmind_agent_bytes_read_total", "counter", "Bytes read from log files.", g(&self.bytes_read));
-        one("logmind_agent_lines_read_total", "counter", "Physical lines read.", g(&self.lines_read));
-        one("logmind_agent_events_batched_total", "counter", "Events put into batches.", g(&self.events_batched));
-        one("logmind_agent_events_shipped_total", "counter", "Events acknowledged by the indexer.", g(&self.events_shipped));
-        one("logmind_agent_batches_spooled_total", "counter", "Batches written to the spool.", g(&self.batches_spooled));
-        one("logmind_agent_batches_acked_total", "counter", "Batches acknowledged by the indexer.", g(&self.batches_acked));
-        one("logmind_agent_batches_duplicate_total", "counter", "Batches acknowledged as duplicates.", g(&self.batches_duplicate));
-        one("logmind_agent_batches_retried_total", "counter", "Failed delivery attempts that were retried.", g(&self.batches_retried));
-        one("logmind_agent_spool_bytes", "gauge", "Bytes in the on-disk spool.", g(&self.spool_bytes));
-        one("logmind_agent_spool_full", "gauge", "1 while reading is paused because the spool is full.", g(&self.spool_full));
-        one("logmind_agent_lag_bytes", "gauge", "Bytes of open files not read yet.", g(&self.lag_bytes));
-        one("logmind_agent_events_truncated_total", "counter", "Events cut at max_event_bytes.", g(&self.events_truncated));
-        one("logmind_agent_lines_malformed_total", "counter", "Lines with undecodable framing, shipped raw.", g(&self.lines_malformed));
-        one("logmind_agent_rotations_total", "counter", "Rotations seen.", g(&self.rotations));
-        one("logmind_agent_truncations_total", "counter", "Truncations (copytruncate) seen.", g(&self.truncations));
-        one("logmind_agent_checkpoints_total", "counter", "Checkpoints written.", g(&self.checkpoints));
-        one("logmind_agent_scans_total", "counter", "File-system scans.", g(&self.scans));
-        one("logmind_agent_notify_active", "gauge", "1 when file-system notifications are active.", g(&self.notify_active));
+        one(
+            "logmind_agent_files_watched",
+            "gauge",
+            "Log files currently open.",
+            g(&self.files_watched),
+        );
+        one(
+            "logmind_agent_bytes_read_total",
+            "counter",
+            "Bytes read from log files.",
+            g(&self.bytes_read),
+        );
+        one(
+            "logmind_agent_lines_read_total",
+            "counter",
+            "Physical lines read.",
+            g(&self.lines_read),
+        );
+        one(
+            "logmind_agent_events_batched_total",
+            "counter",
+            "Events put into batches.",
+            g(&self.events_batched),
+        );
+        one(
+            "logmind_agent_events_shipped_total",
+            "counter",
+            "Events acknowledged by the indexer.",
+            g(&self.events_shipped),
+        );
+        one(
+            "logmind_agent_batches_spooled_total",
+            "counter",
+            "Batches written to the spool.",
+            g(&self.batches_spooled),
+        );
+        one(
+            "logmind_agent_batches_acked_total",
+            "counter",
+            "Batches acknowledged by the indexer.",
+            g(&self.batches_acked),
+        );
+        one(
+            "logmind_agent_batches_duplicate_total",
+            "counter",
+            "Batches acknowledged as duplicates.",
+            g(&self.batches_duplicate),
+        );
+        one(
+            "logmind_agent_batches_retried_total",
+            "counter",
+            "Failed delivery attempts that were retried.",
+            g(&self.batches_retried),
+        );
+        one(
+            "logmind_agent_spool_bytes",
+            "gauge",
+            "Bytes in the on-disk spool.",
+            g(&self.spool_bytes),
+        );
+        one(
+            "logmind_agent_spool_full",
+            "gauge",
+            "1 while reading is paused because the spool is full.",
+            g(&self.spool_full),
+        );
+        one(
+            "logmind_agent_lag_bytes",
+            "gauge",
+            "Bytes of open files not read yet.",
+            g(&self.lag_bytes),
+        );
+        one(
+            "logmind_agent_events_truncated_total",
+            "counter",
+            "Events cut at max_event_bytes.",
+            g(&self.events_truncated),
+        );
+        one(
+            "logmind_agent_lines_malformed_total",
+            "counter",
+            "Lines with undecodable framing, shipped raw.",
+            g(&self.lines_malformed),
+        );
+        one(
+            "logmind_agent_rotations_total",
+            "counter",
+            "Rotations seen.",
+            g(&self.rotations),
+        );
+        one(
+            "logmind_agent_truncations_total",
+            "counter",
+            "Truncations (copytruncate) seen.",
+            g(&self.truncations),
+        );
+        one(
+            "logmind_agent_checkpoints_total",
+            "counter",
+            "Checkpoints written.",
+            g(&self.checkpoints),
+        );
+        one(
+            "logmind_agent_scans_total",
+            "counter",
+            "File-system scans.",
+            g(&self.scans),
+        );
+        one(
+            "logmind_agent_notify_active",
+            "gauge",
+            "1 when file-system notifications are active.",
+            g(&self.notify_active),
+        );
         let _ = writeln!(
             out,
             "# HELP logmind_agent_given_up_total Data given up, by reason (unit in the label).\n\
@@ -131,6 +229,7 @@ impl Metrics {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -141,6 +240,8 @@ mod tests {
         m.give_up(GiveUp::Rejected, 3);
         let text = m.render();
         assert!(text.contains("logmind_agent_bytes_read_total 42\n"));
-        assert!(text.contains("logmind_agent_given_up_total{reason=\"rejected\",unit=\"events\"} 3"));
+        assert!(
+            text.contains("logmind_agent_given_up_total{reason=\"rejected\",unit=\"events\"} 3")
+        );
     }
 }

@@ -85,7 +85,8 @@ impl Pipeline {
             next_seq: 1,
             files: Vec::new(),
         });
-        let mut states: HashMap<String, FileState> = cp.files.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let mut states: HashMap<String, FileState> =
+            cp.files.into_iter().map(|s| (s.id.clone(), s)).collect();
         let mut next_seq = cp.next_seq.max(1);
         for h in spooled {
             if h.seq >= cp.next_seq {
@@ -103,7 +104,13 @@ impl Pipeline {
         for (_, s) in states {
             table.insert(Tracked::from_state(s, now));
         }
-        info!(files = table.files.len(), next_seq, spooled = spooled.len(), first_start, "agent state recovered");
+        info!(
+            files = table.files.len(),
+            next_seq,
+            spooled = spooled.len(),
+            first_start,
+            "agent state recovered"
+        );
         let asm_opts = Arc::new(AssembleOptions {
             max_event_bytes: opts.max_event_bytes,
             multiline_timeout: opts.multiline_timeout,
@@ -131,7 +138,12 @@ impl Pipeline {
     }
 
     /// Runs until `stop` is set; then seals what is batched and writes a final checkpoint.
-    pub fn run(mut self, stop: Arc<AtomicBool>, wake: Receiver<()>, mut watcher: ChangeWatcher) -> Result<(), AgentError> {
+    pub fn run(
+        mut self,
+        stop: Arc<AtomicBool>,
+        wake: Receiver<()>,
+        mut watcher: ChangeWatcher,
+    ) -> Result<(), AgentError> {
         let mut last_scan: Option<Instant> = None;
         let mut last_cp = Instant::now();
         let mut woke = true;
@@ -151,7 +163,11 @@ impl Pipeline {
             let busy = self.read_pass(now)?;
             self.flush_expired(now);
             self.handle_detached(now);
-            if self.batch.started.is_some_and(|t| now - t >= self.opts.batch_max_wait) {
+            if self
+                .batch
+                .started
+                .is_some_and(|t| now - t >= self.opts.batch_max_wait)
+            {
                 self.seal_logged();
             }
             if now - last_cp >= CHECKPOINT_EVERY && (self.changed || self.spool.has_done()) {
@@ -170,7 +186,10 @@ impl Pipeline {
             }
         }
         self.checkpoint()?;
-        info!(next_seq = self.next_seq, "reader stopped, checkpoint written");
+        info!(
+            next_seq = self.next_seq,
+            "reader stopped, checkpoint written"
+        );
         Ok(())
     }
 
@@ -181,7 +200,10 @@ impl Pipeline {
             self.spool_full = full;
             Metrics::set(&self.metrics.spool_full, u64::from(full));
             if full {
-                warn!(limit = self.opts.spool_max_bytes, "spool full; reading paused until the indexer catches up");
+                warn!(
+                    limit = self.opts.spool_max_bytes,
+                    "spool full; reading paused until the indexer catches up"
+                );
             } else {
                 info!("spool has room again; reading resumed");
             }
@@ -198,7 +220,9 @@ impl Pipeline {
         let mut open = 0;
         for id in ids {
             open += 1;
-            let Some(t) = self.table.files.get_mut(&id) else { continue };
+            let Some(t) = self.table.files.get_mut(&id) else {
+                continue;
+            };
             if !ensure_meta(t, &self.enricher, &self.opts, now) {
                 lag += t.lag();
                 continue;
@@ -211,9 +235,13 @@ impl Pipeline {
                 busy = true;
                 continue;
             }
-            let Some(t) = self.table.files.get_mut(&id) else { continue };
+            let Some(t) = self.table.files.get_mut(&id) else {
+                continue;
+            };
             let Tracked { reader, asm, .. } = t;
-            let (Some(reader), Some(asm)) = (reader.as_mut(), asm.as_mut()) else { continue };
+            let (Some(reader), Some(asm)) = (reader.as_mut(), asm.as_mut()) else {
+                continue;
+            };
             let events = &mut self.events;
             let mut lines = 0u64;
             let res = reader.read_lines(READ_BUDGET, |line| {
@@ -242,8 +270,16 @@ impl Pipeline {
                     continue;
                 }
             }
-            let Some(t) = self.table.files.get_mut(&id) else { continue };
-            emit(&mut self.batch, t, &mut self.events, &self.opts, &self.metrics);
+            let Some(t) = self.table.files.get_mut(&id) else {
+                continue;
+            };
+            emit(
+                &mut self.batch,
+                t,
+                &mut self.events,
+                &self.opts,
+                &self.metrics,
+            );
             if t.reader.as_ref().is_some_and(|r| r.is_gz() && r.gz_done()) {
                 self.finish(&id, "compressed copy read to its end");
             } else if let Some(t) = self.table.files.get(&id) {
@@ -260,10 +296,18 @@ impl Pipeline {
 
     /// Detects truncation of an open plain file (size below the read position or head changed).
     fn check_truncated(&mut self, id: &str, now: Instant) -> bool {
-        let Some(t) = self.table.files.get_mut(id) else { return false };
-        let Some(reader) = t.reader.as_ref() else { return false };
-        let Some(file) = reader.file() else { return false };
-        let Ok(meta) = file.metadata() else { return false };
+        let Some(t) = self.table.files.get_mut(id) else {
+            return false;
+        };
+        let Some(reader) = t.reader.as_ref() else {
+            return false;
+        };
+        let Some(file) = reader.file() else {
+            return false;
+        };
+        let Ok(meta) = file.metadata() else {
+            return false;
+        };
         let size = meta.len();
         if size == t.checked_size && size >= reader.read_pos() {
             return false;
@@ -295,7 +339,13 @@ impl Pipeline {
             if let Some(asm) = t.asm.as_mut() {
                 asm.flush_expired(now, &mut self.events);
                 if !self.events.is_empty() {
-                    emit(&mut self.batch, t, &mut self.events, &self.opts, &self.metrics);
+                    emit(
+                        &mut self.batch,
+                        t,
+                        &mut self.events,
+                        &self.opts,
+                        &self.metrics,
+                    );
                 }
             }
         }
@@ -317,7 +367,13 @@ impl Pipeline {
                 r.finish_partial(|l| a.push(l, now, events));
                 a.flush_all(events);
             }
-            emit(&mut self.batch, t, &mut self.events, &self.opts, &self.metrics);
+            emit(
+                &mut self.batch,
+                t,
+                &mut self.events,
+                &self.opts,
+                &self.metrics,
+            );
         }
     }
 
@@ -378,7 +434,12 @@ impl Pipeline {
         let cp = Checkpoint {
             version: checkpoint::VERSION,
             next_seq: self.next_seq,
-            files: self.table.files.values_mut().map(|t| t.snapshot()).collect(),
+            files: self
+                .table
+                .files
+                .values_mut()
+                .map(|t| t.snapshot())
+                .collect(),
         };
         checkpoint::save(&self.opts.data_dir, &cp)?;
         self.spool.cleanup(self.next_seq)?;
@@ -405,7 +466,9 @@ fn ensure_meta(t: &mut Tracked, enricher: &Enricher, opts: &AgentOptions, now: I
         }),
         Some(o) => match enricher.meta_for(&t.state.path, o) {
             Some(m) => Some(m),
-            None if now >= t.meta_deadline || !enricher.worth_waiting(o) => Some(enricher.fallback_for(o)),
+            None if now >= t.meta_deadline || !enricher.worth_waiting(o) => {
+                Some(enricher.fallback_for(o))
+            }
             None => None,
         },
     };
@@ -424,7 +487,13 @@ fn fallback(t: &Tracked, enricher: &Enricher, opts: &AgentOptions) -> Meta {
 }
 
 /// Turns assembled events into records appended to the batch.
-fn emit(batch: &mut Batch, t: &mut Tracked, events: &mut Vec<Event>, opts: &AgentOptions, metrics: &Metrics) {
+fn emit(
+    batch: &mut Batch,
+    t: &mut Tracked,
+    events: &mut Vec<Event>,
+    opts: &AgentOptions,
+    metrics: &Metrics,
+) {
     if events.is_empty() {
         return;
     }

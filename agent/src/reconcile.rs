@@ -30,7 +30,9 @@ impl Pipeline {
         }
         let mut gz_present = std::collections::HashSet::new();
         for path in paths {
-            let Ok(meta) = fs::metadata(&path) else { continue };
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
             let key = FileKey::of(&meta);
             if is_gz(&path) {
                 gz_present.insert(key);
@@ -41,7 +43,8 @@ impl Pipeline {
         }
         self.table.gz_seen.retain(|k, _| gz_present.contains(k));
         self.deferred.retain(|_, t| now - *t < COPY_DECIDE * 4);
-        self.settling.retain(|_, (_, t)| now - *t < Duration::from_secs(60));
+        self.settling
+            .retain(|_, (_, t)| now - *t < Duration::from_secs(60));
         let unix = now_unix();
         for t in self.table.files.values_mut() {
             if t.in_scan {
@@ -55,7 +58,14 @@ impl Pipeline {
         self.initial_scan = false;
     }
 
-    fn new_tracked(&self, path: &Path, key: Option<FileKey>, fp: Fingerprint, offset: u64, now: Instant) -> Tracked {
+    fn new_tracked(
+        &self,
+        path: &Path,
+        key: Option<FileKey>,
+        fp: Fingerprint,
+        offset: u64,
+        now: Instant,
+    ) -> Tracked {
         let mut t = Tracked::from_state(new_state(path, key, fp, offset), now);
         t.format = format_of(path);
         t.origin = origin_from_path(path);
@@ -67,7 +77,9 @@ impl Pipeline {
     fn start(&mut self, id: &str, reader: Reader, path: &Path, key: Option<FileKey>, now: Instant) {
         let pod_wait = self.opts.pod_wait;
         let opts = self.asm_opts.clone();
-        let Some(t) = self.table.files.get_mut(id) else { return };
+        let Some(t) = self.table.files.get_mut(id) else {
+            return;
+        };
         if t.state.path != path {
             Metrics::add(&self.metrics.rotations, 1);
         }
@@ -105,7 +117,9 @@ impl Pipeline {
             }
             return;
         }
-        let Ok((file, fkey, size)) = open_plain(&path.to_path_buf()) else { return };
+        let Ok((file, fkey, size)) = open_plain(&path.to_path_buf()) else {
+            return;
+        };
         if fkey != key {
             return; // replaced between stat and open: next scan
         }
@@ -128,14 +142,18 @@ impl Pipeline {
         // 2. A copy of an identity no longer read at its inode (copytruncate's copy).
         if !head.is_empty() {
             for id in self.table.content_matches(path, &head) {
-                let Some(t) = self.table.files.get(&id) else { continue };
+                let Some(t) = self.table.files.get(&id) else {
+                    continue;
+                };
                 if t.state.key == Some(key) || t.state.gz {
                     continue;
                 }
                 if t.live_plain() {
                     let still = t.reader.as_ref().and_then(|r| r.file()).is_some_and(|f| {
                         read_head(f).is_ok_and(|h| t.state.fp.matches(&h))
-                            && f.metadata().is_ok_and(|m| m.len() >= t.reader.as_ref().map_or(0, |r| r.read_pos()))
+                            && f.metadata().is_ok_and(|m| {
+                                m.len() >= t.reader.as_ref().map_or(0, |r| r.read_pos())
+                            })
                     });
                     if still {
                         let first = *self.deferred.entry(key).or_insert(now);
@@ -147,7 +165,9 @@ impl Pipeline {
                     // The original was truncated: its old content lives on in this copy.
                     self.new_generation(&id, now);
                 }
-                let Some(t) = self.table.files.get(&id) else { continue };
+                let Some(t) = self.table.files.get(&id) else {
+                    continue;
+                };
                 if t.reader.is_none() && size >= t.state.offset {
                     info!(file = %path.display(), offset = t.state.offset, "continuing a file from its copy");
                     let off = t.state.offset;
@@ -159,7 +179,10 @@ impl Pipeline {
         // 3. A new file. One shorter than a full fingerprint may still be being written (a copy in progress):
         //    it waits until its size settles so that a copy is recognised by its content first.
         if head.len() < HEAD_LEN {
-            let settle = self.opts.poll_interval.clamp(Duration::from_millis(300), Duration::from_secs(2));
+            let settle = self
+                .opts
+                .poll_interval
+                .clamp(Duration::from_millis(300), Duration::from_secs(2));
             match self.settling.get(&key) {
                 Some((s, since)) if *s == size && now - *since >= settle => {}
                 Some((s, _)) if *s == size => return,
@@ -201,7 +224,9 @@ impl Pipeline {
             return;
         }
         for id in self.table.content_matches(path, &head) {
-            let Some(t) = self.table.files.get(&id) else { continue };
+            let Some(t) = self.table.files.get(&id) else {
+                continue;
+            };
             if t.reader.is_some() {
                 return; // the uncompressed file (or another copy) is still being read: decide later
             }
@@ -255,7 +280,9 @@ impl Pipeline {
     /// inode) so a copy of it can be continued, and read the inode's new content from 0 as a new identity.
     pub(crate) fn new_generation(&mut self, id: &str, now: Instant) {
         self.flush_all(id);
-        let Some(t) = self.table.files.get_mut(id) else { return };
+        let Some(t) = self.table.files.get_mut(id) else {
+            return;
+        };
         let path = t.state.path.clone();
         let key = t.state.key;
         let (origin, meta) = (t.origin.clone(), t.meta.clone());
@@ -269,7 +296,9 @@ impl Pipeline {
         Metrics::add(&self.metrics.rotations, 1);
         info!(file = %path.display(), "file truncated (copytruncate); reading its new content from the start");
         let Some(file) = file else { return };
-        let fp = read_head(&file).map(|h| Fingerprint::of(&h)).unwrap_or_default();
+        let fp = read_head(&file)
+            .map(|h| Fingerprint::of(&h))
+            .unwrap_or_default();
         let mut nt = self.new_tracked(&path, key, fp, 0, now);
         nt.origin = origin;
         nt.meta = meta;
@@ -301,8 +330,12 @@ impl Pipeline {
         let grace = self.opts.deleted_file_grace;
         let mut actions: Vec<(String, u8, u64)> = Vec::new();
         for t in self.table.files.values() {
-            let Some(since) = t.detached_since else { continue };
-            let Some(f) = t.reader.as_ref().and_then(|r| r.file()) else { continue };
+            let Some(since) = t.detached_since else {
+                continue;
+            };
+            let Some(f) = t.reader.as_ref().and_then(|r| r.file()) else {
+                continue;
+            };
             let Ok(m) = f.metadata() else { continue };
             let pos = t.reader.as_ref().map_or(0, |r| r.read_pos());
             let drained = m.len() <= pos;
@@ -320,7 +353,12 @@ impl Pipeline {
             match what {
                 0 => self.finish(&id, "deleted file drained"),
                 1 => {
-                    let path = self.table.files.get(&id).map(|t| t.state.path.clone()).unwrap_or_default();
+                    let path = self
+                        .table
+                        .files
+                        .get(&id)
+                        .map(|t| t.state.path.clone())
+                        .unwrap_or_default();
                     warn!(file = %path.display(), bytes = lost, "deleted file not drained within deleted_file_grace; given up");
                     self.metrics.give_up(GiveUp::DeletedGrace, lost);
                     self.flush_all(&id);

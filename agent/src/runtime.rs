@@ -20,7 +20,10 @@ use crate::spool::Spool;
 
 /// Runs the agent until `shutdown` completes (or the reader fails). Unshipped batches stay in the spool and
 /// are sent at the next start.
-pub async fn run(mut opts: AgentOptions, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), AgentError> {
+pub async fn run(
+    mut opts: AgentOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
     if !(opts.server.starts_with("http://") || opts.server.starts_with("https://")) {
         return Err(AgentError::Options(format!(
             "server {:?} is not an http(s) URL (expected e.g. http://127.0.0.1:3100)",
@@ -28,7 +31,9 @@ pub async fn run(mut opts: AgentOptions, shutdown: impl Future<Output = ()> + Se
         )));
     }
     if opts.batch_max_bytes == 0 || opts.spool_max_bytes == 0 {
-        return Err(AgentError::Options("batch_max_bytes and spool_max_bytes must be > 0".into()));
+        return Err(AgentError::Options(
+            "batch_max_bytes and spool_max_bytes must be > 0".into(),
+        ));
     }
     if opts.node_name.is_empty() {
         opts.node_name = hostname();
@@ -36,7 +41,8 @@ pub async fn run(mut opts: AgentOptions, shutdown: impl Future<Output = ()> + Se
     if opts.agent_id.is_empty() {
         opts.agent_id = format!("agent-{}", opts.node_name);
     }
-    std::fs::create_dir_all(&opts.data_dir).map_err(|e| AgentError::io("creating data dir", &opts.data_dir, e))?;
+    std::fs::create_dir_all(&opts.data_dir)
+        .map_err(|e| AgentError::io("creating data dir", &opts.data_dir, e))?;
     let metrics = Arc::new(Metrics::default());
     let (spool, spooled) = {
         let (dir, m) = (opts.data_dir.clone(), metrics.clone());
@@ -47,7 +53,13 @@ pub async fn run(mut opts: AgentOptions, shutdown: impl Future<Output = ()> + Se
     let kube = start_kube(&opts).await?;
     let enricher = Arc::new(Enricher::new(kube, opts.node_name.clone()));
     let opts = Arc::new(opts);
-    let pipeline = Pipeline::new(opts.clone(), spool.clone(), &spooled, metrics.clone(), enricher.clone())?;
+    let pipeline = Pipeline::new(
+        opts.clone(),
+        spool.clone(),
+        &spooled,
+        metrics.clone(),
+        enricher.clone(),
+    )?;
     info!(agent = %opts.agent_id, server = %opts.server, data_dir = %opts.data_dir.display(), "agent starting");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -73,7 +85,12 @@ pub async fn run(mut opts: AgentOptions, shutdown: impl Future<Output = ()> + Se
         token: opts.token.clone(),
         max_backoff: opts.retry_max_backoff,
     };
-    let shipper = tokio::spawn(run_shipper(spool.clone(), ship_cfg, metrics.clone(), sd_rx.clone()));
+    let shipper = tokio::spawn(run_shipper(
+        spool.clone(),
+        ship_cfg,
+        metrics.clone(),
+        sd_rx.clone(),
+    ));
     if let Some(addr) = opts.listen {
         let state = HttpState {
             metrics: metrics.clone(),
@@ -101,7 +118,9 @@ pub async fn run(mut opts: AgentOptions, shutdown: impl Future<Output = ()> + Se
     info!("agent stopped");
     match reader_result {
         Ok(r) => r,
-        Err(_) => Err(AgentError::Internal("reader thread ended without a result".into())),
+        Err(_) => Err(AgentError::Internal(
+            "reader thread ended without a result".into(),
+        )),
     }
 }
 

@@ -27,13 +27,26 @@ pub struct ShipConfig {
 
 /// What one delivery attempt came to.
 enum Outcome {
-    Acked { accepted: u64, duplicate: bool },
-    Retry { after: Option<Duration>, reason: String },
-    Reject { reason: String },
+    Acked {
+        accepted: u64,
+        duplicate: bool,
+    },
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    Reject {
+        reason: String,
+    },
 }
 
 /// Runs until `shutdown` turns true. Entries left unsent stay in the spool for the next start.
-pub async fn run_shipper(spool: Arc<Spool>, cfg: ShipConfig, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_shipper(
+    spool: Arc<Spool>,
+    cfg: ShipConfig,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let client = match reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
@@ -79,7 +92,10 @@ pub async fn run_shipper(spool: Arc<Spool>, cfg: ShipConfig, metrics: Arc<Metric
         let mut backoff = Duration::from_millis(100);
         loop {
             match attempt(&client, &url, &cfg, seq, &body).await {
-                Outcome::Acked { accepted, duplicate } => {
+                Outcome::Acked {
+                    accepted,
+                    duplicate,
+                } => {
                     debug!(seq, accepted, duplicate, "batch acknowledged");
                     Metrics::add(&metrics.batches_acked, 1);
                     if duplicate {
@@ -124,7 +140,13 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
     }
 }
 
-async fn attempt(client: &reqwest::Client, url: &str, cfg: &ShipConfig, seq: u64, body: &[u8]) -> Outcome {
+async fn attempt(
+    client: &reqwest::Client,
+    url: &str,
+    cfg: &ShipConfig,
+    seq: u64,
+    body: &[u8],
+) -> Outcome {
     let mut req = client
         .post(url)
         .header(HEADER_AGENT, &cfg.agent_id)
@@ -160,7 +182,9 @@ async fn attempt(client: &reqwest::Client, url: &str, cfg: &ShipConfig, seq: u64
             },
             Err(e) => Outcome::Retry {
                 after: None,
-                reason: format!("indexer answered {status} with an unreadable body ({e}): {text:.200}"),
+                reason: format!(
+                    "indexer answered {status} with an unreadable body ({e}): {text:.200}"
+                ),
             },
         },
         400 | 413 => Outcome::Reject {

@@ -67,9 +67,13 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating) `<data_dir>/spool`, removes half-written temp files and returns the spool with the
     /// headers of all entries found, in sequence order.
-    pub fn open(data_dir: &Path, metrics: Arc<Metrics>) -> Result<(Arc<Spool>, Vec<EntryHeader>), AgentError> {
+    pub fn open(
+        data_dir: &Path,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Arc<Spool>, Vec<EntryHeader>), AgentError> {
         let dir = data_dir.join("spool");
-        fs::create_dir_all(dir.join("rejected")).map_err(|e| AgentError::io("creating spool dir", &dir, e))?;
+        fs::create_dir_all(dir.join("rejected"))
+            .map_err(|e| AgentError::io("creating spool dir", &dir, e))?;
         let mut index = BTreeMap::new();
         let mut headers = Vec::new();
         let rd = fs::read_dir(&dir).map_err(|e| AgentError::io("listing spool", &dir, e))?;
@@ -81,7 +85,10 @@ impl Spool {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let Some(seq) = name.strip_suffix(".batch").and_then(|s| s.parse::<u64>().ok()) else {
+            let Some(seq) = name
+                .strip_suffix(".batch")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
                 continue;
             };
             let (header, _) = read_entry(&path)?;
@@ -113,7 +120,8 @@ impl Spool {
 
     /// Writes one entry durably (file fsync, rename, dir fsync) and makes it visible to the shipper.
     pub fn write(&self, header: &EntryHeader, body: &[u8]) -> Result<(), AgentError> {
-        let mut bytes = serde_json::to_vec(header).map_err(|e| AgentError::Internal(format!("spool header: {e}")))?;
+        let mut bytes = serde_json::to_vec(header)
+            .map_err(|e| AgentError::Internal(format!("spool header: {e}")))?;
         bytes.push(b'\n');
         bytes.extend_from_slice(body);
         let path = self.entry_path(header.seq);
@@ -193,7 +201,10 @@ impl Spool {
         for (seq, status) in &done {
             let path = self.entry_path(*seq);
             let res = if *status == Status::Rejected {
-                fs::rename(&path, self.dir.join("rejected").join(format!("{seq:020}.batch")))
+                fs::rename(
+                    &path,
+                    self.dir.join("rejected").join(format!("{seq:020}.batch")),
+                )
             } else {
                 fs::remove_file(&path)
             };
@@ -224,15 +235,19 @@ pub fn read_entry(path: &Path) -> Result<(EntryHeader, Vec<u8>), AgentError> {
         .iter()
         .position(|&b| b == b'\n')
         .ok_or_else(|| corrupt("spool entry has no header line".into()))?;
-    let header: EntryHeader =
-        serde_json::from_slice(&bytes[..nl]).map_err(|e| corrupt(format!("spool entry header: {e}")))?;
+    let header: EntryHeader = serde_json::from_slice(&bytes[..nl])
+        .map_err(|e| corrupt(format!("spool entry header: {e}")))?;
     if header.v != ENTRY_VERSION {
-        return Err(corrupt(format!("spool entry version {} is not supported", header.v)));
+        return Err(corrupt(format!(
+            "spool entry version {} is not supported",
+            header.v
+        )));
     }
     Ok((header, bytes[nl + 1..].to_vec()))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -267,7 +282,10 @@ mod tests {
         assert_eq!(found, vec![header(2)]);
         assert!(!dir.path().join("spool/00000000000000000003.tmp").exists());
         spool.cleanup(3).unwrap();
-        assert!(dir.path().join("spool/rejected/00000000000000000002.batch").exists());
+        assert!(dir
+            .path()
+            .join("spool/rejected/00000000000000000002.batch")
+            .exists());
         assert_eq!(spool.bytes(), 0);
     }
 }

@@ -51,7 +51,9 @@ impl Reader {
         if skipped < offset {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("compressed copy holds {skipped} bytes, fewer than the saved offset {offset}"),
+                format!(
+                    "compressed copy holds {skipped} bytes, fewer than the saved offset {offset}"
+                ),
             ));
         }
         Ok(Reader {
@@ -100,7 +102,11 @@ impl Reader {
     }
 
     /// Reads up to about `budget` bytes and calls `f` for every complete line. Returns the bytes read.
-    pub fn read_lines(&mut self, budget: usize, mut f: impl FnMut(RawLine<'_>)) -> io::Result<usize> {
+    pub fn read_lines(
+        &mut self,
+        budget: usize,
+        mut f: impl FnMut(RawLine<'_>),
+    ) -> io::Result<usize> {
         let mut total = 0;
         while total < budget {
             let old = self.buf.len();
@@ -179,14 +185,17 @@ impl Reader {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::Write;
 
     fn collect(r: &mut Reader) -> Vec<(u64, String)> {
         let mut v = Vec::new();
-        r.read_lines(usize::MAX, |l| v.push((l.offset, String::from_utf8_lossy(l.bytes).into_owned())))
-            .unwrap();
+        r.read_lines(usize::MAX, |l| {
+            v.push((l.offset, String::from_utf8_lossy(l.bytes).into_owned()))
+        })
+        .unwrap();
         v
     }
 
@@ -198,7 +207,12 @@ mod tests {
         let mut r = Reader::plain(File::open(&p).unwrap(), 0);
         assert_eq!(collect(&mut r), vec![(0, "ab".into()), (3, "cde".into())]);
         assert_eq!(r.line_offset(), 7);
-        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"g\nh\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"g\nh\n")
+            .unwrap();
         assert_eq!(collect(&mut r), vec![(7, "fg".into()), (10, "h".into())]);
         let mut r = Reader::plain(File::open(&p).unwrap(), 3);
         assert_eq!(collect(&mut r).len(), 2);
@@ -208,11 +222,15 @@ mod tests {
     fn gz_resumes_at_uncompressed_offset() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.log.gz");
-        let mut enc = flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&p).unwrap(), flate2::Compression::fast());
         enc.write_all(b"one\ntwo\nthree\n").unwrap();
         enc.finish().unwrap();
         let mut r = Reader::gz(&p, 4).unwrap();
-        assert_eq!(collect(&mut r), vec![(4, "two".into()), (8, "three".into())]);
+        assert_eq!(
+            collect(&mut r),
+            vec![(4, "two".into()), (8, "three".into())]
+        );
         assert!(r.gz_done());
         assert!(Reader::gz(&p, 100).is_err());
     }

@@ -1,6 +1,8 @@
 //! `kill -9` of a real agent process at random points, repeatedly, while files are written and rotated; after
 //! the final restart the receiver (which dedups by (agent, sequence)) holds every line exactly once.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::fs;
@@ -11,7 +13,16 @@ use common::*;
 
 fn spawn_agent(server: &str, data: &std::path::Path, root: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_logmind-agent-test"))
-        .args(["--server", server, "--agent-id", "crash-agent", "--node-name", "n1", "--batch-max-bytes", "2048"])
+        .args([
+            "--server",
+            server,
+            "--agent-id",
+            "crash-agent",
+            "--node-name",
+            "n1",
+            "--batch-max-bytes",
+            "2048",
+        ])
         .arg("--data-dir")
         .arg(data)
         .arg("--host-root")
@@ -57,7 +68,11 @@ async fn kill_9_at_random_points_loses_and_duplicates_nothing() {
             append(&d.join("0.log"), &text);
             if next(10) == 0 {
                 rotations += 1;
-                fs::rename(d.join("0.log"), d.join(format!("0.log.2024050{round}-{rotations:06}"))).unwrap();
+                fs::rename(
+                    d.join("0.log"),
+                    d.join(format!("0.log.2024050{round}-{rotations:06}")),
+                )
+                .unwrap();
             }
             tokio::time::sleep(Duration::from_millis(next(30))).await;
         }
@@ -80,5 +95,10 @@ async fn kill_9_at_random_points_loses_and_duplicates_nothing() {
     child.wait().unwrap();
     assert!(ok, "lines lost after kill -9");
     assert_exactly_once(&recv.messages(), &expected);
-    assert!(recv.state.batches.load(std::sync::atomic::Ordering::Relaxed) > 7);
+    assert!(
+        recv.state
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 7
+    );
 }

@@ -1,6 +1,8 @@
 //! The real `logrotate` binary (Debian/Ubuntu package `logrotate`) in `copytruncate` and `create` (+ compress)
 //! modes against a running agent. Skipped, loudly, when `logrotate` is not installed.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;
@@ -10,7 +12,10 @@ use std::time::Duration;
 use common::*;
 
 fn logrotate_available() -> bool {
-    let found = Command::new("logrotate").arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = Command::new("logrotate")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!("\n!!! SKIPPED: `logrotate` is not installed (apt-get install logrotate) — rotation by the real tool untested !!!\n");
     }
@@ -29,7 +34,11 @@ fn rotate(conf: &Path, state: &Path) {
         .arg(conf)
         .output()
         .unwrap();
-    assert!(out.status.success(), "logrotate failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "logrotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn scenario(directives: &str) {
@@ -43,7 +52,10 @@ async fn scenario(directives: &str) {
     let conf = dir.path().join("logrotate.conf");
     std::fs::write(
         &conf,
-        format!("{} {{\n  rotate 3\n  missingok\n  {directives}\n}}\n", log.display()),
+        format!(
+            "{} {{\n  rotate 3\n  missingok\n  {directives}\n}}\n",
+            log.display()
+        ),
     )
     .unwrap();
     let state = dir.path().join("logrotate.state");
@@ -78,7 +90,11 @@ async fn scenario(directives: &str) {
         let got = recv.messages();
         let mut missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
         missing.sort();
-        panic!("{} lines lost with logrotate {directives}: {:?}", missing.len(), &missing[..missing.len().min(8)]);
+        panic!(
+            "{} lines lost with logrotate {directives}: {:?}",
+            missing.len(),
+            &missing[..missing.len().min(8)]
+        );
     }
     assert_exactly_once(&recv.messages(), &expected);
 }

@@ -2,6 +2,8 @@
 //! agent restart against a simple model (the list of lines written); the multiset of shipped messages must
 //! equal what was written — nothing lost, nothing duplicated. Seeded (`LOGMIND_MODEL_SEED`), bounded in time.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -44,7 +46,11 @@ impl World {
         let mut text = String::new();
         for _ in 0..k {
             self.n += 1;
-            let m = format!("model c{c} line {} {}", self.n, "x".repeat((self.n % 37) as usize));
+            let m = format!(
+                "model c{c} line {} {}",
+                self.n,
+                "x".repeat((self.n % 37) as usize)
+            );
             text.push_str(&cri(&m, self.n));
             self.written.push(m);
         }
@@ -53,7 +59,9 @@ impl World {
 
     fn next_rotated_name(&mut self, c: usize) -> PathBuf {
         self.stamp += 1;
-        self.containers[c].dir.join(format!("0.log.20240501-{:06}", self.stamp))
+        self.containers[c]
+            .dir
+            .join(format!("0.log.20240501-{:06}", self.stamp))
     }
 }
 
@@ -67,7 +75,11 @@ async fn sync(recv: &Receiver, w: &World, why: &str) {
         let got = recv.messages();
         let mut missing: Vec<&String> = exp.keys().filter(|k| !got.contains_key(*k)).collect();
         missing.sort();
-        panic!("{} lines not shipped before {why}, e.g. {:?}", missing.len(), &missing[..missing.len().min(5)]);
+        panic!(
+            "{} lines not shipped before {why}, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
     }
 }
 
@@ -123,7 +135,12 @@ async fn run_model(seed: u64, ops: usize) {
                 if log0.exists() {
                     let to = w.next_rotated_name(c);
                     fs::copy(&log0, &to).unwrap();
-                    fs::OpenOptions::new().write(true).open(&log0).unwrap().set_len(0).unwrap();
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&log0)
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
                     w.containers[c].rotated.push(to);
                     log.push(format!("copytruncate c{c}"));
                 }

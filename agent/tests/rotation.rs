@@ -1,5 +1,7 @@
 //! Rotation scenarios over real files with an in-process agent and a real HTTP receiver.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -32,11 +34,17 @@ async fn cri_and_docker_lines_are_shipped_enriched_exactly_once() {
     }
     let agent = Agent::start(test_options(&recv.url(), data.path(), root.path()));
     let expected = expect(&want);
-    assert!(recv.wait_for(&expected, Duration::from_secs(15)).await, "not all lines arrived");
+    assert!(
+        recv.wait_for(&expected, Duration::from_secs(15)).await,
+        "not all lines arrived"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_exactly_once(&recv.messages(), &expected);
     let recs = recv.records();
-    let r = recs.iter().find(|r| r.message.starts_with("cri message 7 ")).unwrap();
+    let r = recs
+        .iter()
+        .find(|r| r.message.starts_with("cri message 7 "))
+        .unwrap();
     assert_eq!(r.namespace, "shop");
     assert_eq!(r.pod, "checkout-7d4b9c-x2x9z");
     assert_eq!(r.container, "web");
@@ -44,8 +52,15 @@ async fn cri_and_docker_lines_are_shipped_enriched_exactly_once() {
     assert_eq!(r.stream, "stdout");
     assert_eq!(r.request_id, "req-7");
     assert_eq!(r.source.agent, "agent-test");
-    let sources: std::collections::HashSet<_> = recs.iter().map(|r| (r.source.file.clone(), r.source.offset)).collect();
-    assert_eq!(sources.len(), recs.len(), "source (file, offset) must be unique per line");
+    let sources: std::collections::HashSet<_> = recs
+        .iter()
+        .map(|r| (r.source.file.clone(), r.source.offset))
+        .collect();
+    assert_eq!(
+        sources.len(),
+        recs.len(),
+        "source (file, offset) must be unique per line"
+    );
     agent.stop().await;
 }
 
@@ -89,7 +104,10 @@ async fn kubelet_rotation_with_gzip_half_read_is_finished_from_the_compressed_co
     gzip_like_kubelet(&rotated2, &pd.join("0.log.20240501-110000.gz"));
     write(5, &mut want);
     let expected = expect(&want);
-    assert!(recv.wait_for(&expected, Duration::from_secs(10)).await, "lines missing after rotation");
+    assert!(
+        recv.wait_for(&expected, Duration::from_secs(10)).await,
+        "lines missing after rotation"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     agent.stop().await;
     assert_exactly_once(&recv.messages(), &expected);
@@ -164,10 +182,18 @@ async fn copytruncate_and_deletion_while_open() {
     // copytruncate: copy then truncate immediately (the agent may not have read the last lines yet).
     let copy = pd.join("0.log.20240501-120000");
     fs::copy(&log, &copy).unwrap();
-    fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     write(30, &mut want);
     let expected = expect(&want);
-    assert!(recv.wait_for(&expected, Duration::from_secs(10)).await, "lines lost at copytruncate");
+    assert!(
+        recv.wait_for(&expected, Duration::from_secs(10)).await,
+        "lines lost at copytruncate"
+    );
     // Deletion while open: the copy is removed; more lines in a rotated file deleted at once.
     fs::remove_file(&copy).unwrap();
     let rot = pd.join("0.log.20240501-130000");

@@ -28,14 +28,20 @@ fn main() {
             "--host-root" => opts.host_root = Some(PathBuf::from(value)),
             "--agent-id" => opts.agent_id = value,
             "--node-name" => opts.node_name = value,
-            "--batch-max-bytes" => opts.batch_max_bytes = value.parse().unwrap_or(opts.batch_max_bytes),
+            "--batch-max-bytes" => {
+                opts.batch_max_bytes = value.parse().unwrap_or(opts.batch_max_bytes)
+            }
             _ => {
                 eprintln!("unknown flag {flag}");
                 std::process::exit(2);
             }
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");

@@ -74,7 +74,11 @@ async fn ingest(State(s): State<Arc<RecvState>>, headers: HeaderMap, body: Bytes
         }
         MODE_400 => {
             s.refused.fetch_add(1, Ordering::Relaxed);
-            return (StatusCode::BAD_REQUEST, r#"{"error":"line 1: refused by test"}"#).into_response();
+            return (
+                StatusCode::BAD_REQUEST,
+                r#"{"error":"line 1: refused by test"}"#,
+            )
+                .into_response();
         }
         MODE_500 => {
             s.refused.fetch_add(1, Ordering::Relaxed);
