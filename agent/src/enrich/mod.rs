@@ -92,7 +92,9 @@ pub fn fallback_meta(origin: &Origin, node: &str) -> Meta {
             restart,
         } => Meta {
             namespace: namespace.clone(),
-            app: workload_name(pod).to_owned(),
+            app: static_pod_base(pod, uid, node)
+                .unwrap_or_else(|| workload_name(pod))
+                .to_owned(),
             pod: pod.clone(),
             container: container.clone(),
             container_id: format!("{uid}/{container}"),
@@ -112,6 +114,18 @@ pub fn fallback_meta(origin: &Origin, node: &str) -> Meta {
             }
         }
     }
+}
+
+/// A static pod (kubelet manifest) is named `<manifest>-<node>` and its log path carries the manifest's
+/// 32-hex config hash instead of a UUID; returns `<manifest>` for those.
+fn static_pod_base<'a>(pod: &'a str, uid: &str, node: &str) -> Option<&'a str> {
+    let hash_uid = uid.len() == 32 && uid.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hash_uid || node.is_empty() {
+        return None;
+    }
+    pod.strip_suffix(node)?
+        .strip_suffix('-')
+        .filter(|b| !b.is_empty())
 }
 
 /// A snapshot of all enrichment counters, for `/metrics`.
@@ -139,6 +153,72 @@ pub struct EnrichStats {
     pub docker_configs_missing: u64,
     /// Docker lookups whose config.v2.json was invalid.
     pub docker_configs_invalid: u64,
+}
+
+impl EnrichStats {
+    /// Appends these counters in Prometheus text format (`logmind_agent_` prefix, counters end in `_total`).
+    pub fn write_prometheus(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(
+                out,
+                "# HELP logmind_agent_{name} {help}\n# TYPE logmind_agent_{name} {kind}"
+            );
+            for (labels, value) in samples {
+                let _ = writeln!(out, "logmind_agent_{name}{labels} {value}");
+            }
+        };
+        metric(
+            "kube_synced",
+            "gauge",
+            "1 when the pod watch completed its initial list.",
+            &[("", u64::from(self.kube_synced))],
+        );
+        metric(
+            "pods_cached",
+            "gauge",
+            "Pods in the metadata cache.",
+            &[("", self.pods_cached)],
+        );
+        metric(
+            "kube_lookups_total",
+            "counter",
+            "Pod cache lookups by result.",
+            &[
+                ("{result=\"hit\"}", self.kube_hits),
+                ("{result=\"miss\"}", self.kube_misses),
+            ],
+        );
+        metric(
+            "metadata_fallbacks_total",
+            "counter",
+            "Kubernetes files enriched from their path only.",
+            &[("", self.kube_fallbacks)],
+        );
+        metric(
+            "kube_watch_events_total",
+            "counter",
+            "Pod watch events applied.",
+            &[("", self.kube_watch_events)],
+        );
+        metric(
+            "kube_watch_errors_total",
+            "counter",
+            "Pod watch errors (retried with backoff).",
+            &[("", self.kube_watch_errors)],
+        );
+        metric(
+            "docker_config_lookups_total",
+            "counter",
+            "Docker config.v2.json lookups by result.",
+            &[
+                ("{result=\"read\"}", self.docker_configs_read),
+                ("{result=\"cached\"}", self.docker_cache_hits),
+                ("{result=\"missing\"}", self.docker_configs_missing),
+                ("{result=\"invalid\"}", self.docker_configs_invalid),
+            ],
+        );
+    }
 }
 
 /// How often [`Enricher::resolve`] polls the pod cache.
@@ -292,6 +372,42 @@ mod tests {
         );
         assert!(!enricher.worth_waiting(&origin));
         assert_eq!(enricher.stats().kube_fallbacks, 1);
+    }
+
+    #[test]
+    fn prometheus_text_has_one_sample_per_counter() {
+        let stats = EnrichStats {
+            kube_synced: true,
+            pods_cached: 7,
+            kube_hits: 3,
+            docker_configs_invalid: 2,
+            ..EnrichStats::default()
+        };
+        let mut text = String::new();
+        stats.write_prometheus(&mut text);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(samples.len(), 11, "{text}");
+        for line in [
+            "logmind_agent_kube_synced 1",
+            "logmind_agent_pods_cached 7",
+            "logmind_agent_kube_lookups_total{result=\"hit\"} 3",
+            "logmind_agent_docker_config_lookups_total{result=\"invalid\"} 2",
+        ] {
+            assert!(samples.contains(&line), "{line} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn static_pod_fallback_strips_the_node_name() {
+        let path = PathBuf::from(
+            "/var/log/pods/kube-system_etcd-node-a_0f1e2d3c4b5a69788796a5b4c3d2e1f0/etcd/0.log",
+        );
+        let origin = origin_from_path(&path).unwrap();
+        assert_eq!(fallback_meta(&origin, "node-a").app, "etcd");
+        assert_eq!(fallback_meta(&origin, "node-b").app, "etcd-node-a");
+        let uuid = PathBuf::from("/var/log/pods/kube-system_etcd-node-a_8f3b2c1a-9d4e/etcd/0.log");
+        let origin = origin_from_path(&uuid).unwrap();
+        assert_eq!(fallback_meta(&origin, "node-a").app, "etcd-node-a");
     }
 
     #[test]

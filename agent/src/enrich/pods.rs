@@ -33,14 +33,28 @@ impl PodInfo {
         let name = pod.metadata.name.clone()?;
         let uid = pod.metadata.uid.clone()?;
         let labels = pod.labels();
+        let mirror_uid = pod.annotations().get(MIRROR_ANNOTATION).cloned();
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
         let app = APP_LABELS
             .iter()
             .find_map(|key| labels.get(*key).filter(|v| !v.is_empty()))
             .cloned()
-            .unwrap_or_else(|| workload_name(&name).to_owned());
+            .unwrap_or_else(|| {
+                // A static pod is named `<manifest name>-<node>`.
+                let static_base = match (&mirror_uid, &node) {
+                    (Some(_), Some(node)) => name
+                        .strip_suffix(node.as_str())
+                        .and_then(|n| n.strip_suffix('-'))
+                        .filter(|n| !n.is_empty()),
+                    _ => None,
+                };
+                static_base
+                    .unwrap_or_else(|| workload_name(&name))
+                    .to_owned()
+            });
         Some(PodInfo {
-            mirror_uid: pod.annotations().get(MIRROR_ANNOTATION).cloned(),
-            node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            mirror_uid,
+            node,
             namespace,
             name,
             uid,
@@ -172,5 +186,28 @@ mod tests {
             Some("new")
         );
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn static_pods_are_found_by_their_mirror_hash_and_counted_once() {
+        let mirror = pod(serde_json::json!({
+            "metadata": {"name": "kube-apiserver-node-a", "namespace": "kube-system", "uid": "api-uid",
+                         "labels": {"component": "kube-apiserver"},
+                         "annotations": {"kubernetes.io/config.mirror": "0f1e2d3c4b5a6978",
+                                         "kubernetes.io/config.source": "file"}},
+            "spec": {"nodeName": "node-a", "containers": [{"name": "kube-apiserver"}]}
+        }));
+        let mut cache = PodCache::default();
+        cache.apply(PodInfo::from_pod(&mirror).unwrap());
+        let by_hash = cache.by_uid.get("0f1e2d3c4b5a6978").unwrap();
+        assert_eq!(
+            by_hash.app, "kube-apiserver",
+            "static pod name minus the node suffix"
+        );
+        assert_eq!(cache.len(), 1);
+        cache.mark_deleted("api-uid".into(), Instant::now());
+        cache.prune(Instant::now() + DELETED_GRACE);
+        assert!(cache.by_uid.is_empty() && cache.by_name.is_empty());
+        assert_eq!(cache.len(), 0);
     }
 }
