@@ -79,8 +79,8 @@ impl KubeMetadata {
         Ok(this)
     }
 
-    /// Starts with a client for a plain-HTTP (or HTTPS, system roots) API URL without authentication, e.g.
-    /// `kubectl proxy`'s `http://127.0.0.1:8001` or a test server.
+    /// Starts with a client for an API URL without authentication (plain HTTP; HTTPS gets kube's default
+    /// TLS), e.g. `kubectl proxy`'s `http://127.0.0.1:8001` or a test server.
     pub async fn connect(url: &str, node: String) -> Result<Arc<Self>, EnrichError> {
         let uri = parse_display_err(url).map_err(|reason| EnrichError::InvalidUrl {
             url: url.to_owned(),
@@ -188,7 +188,12 @@ impl KubeMetadata {
                     self.failed_before_sync.store(true, Ordering::Release);
                 }
                 if errors == 0 || errors.is_power_of_two() {
-                    warn!(node = %self.node, error = %err, errors = errors + 1, "kubernetes pod watch failed, retrying with backoff; serving cached metadata");
+                    warn!(
+                        node = %self.node,
+                        error = %err,
+                        errors = errors + 1,
+                        "kubernetes pod watch failed, retrying with backoff; serving cached metadata"
+                    );
                 } else {
                     debug!(error = %err, "kubernetes pod watch failed again");
                 }
