@@ -354,8 +354,9 @@ impl Pipeline {
         }
     }
 
-    /// Flushes the file's assembler into the batch (file finished, truncated or given up).
-    pub(crate) fn flush_all(&mut self, id: &str) {
+    /// Flushes the file's assembler into the batch (file finished, truncated or given up). `partial_tail`: the
+    /// file really ended, so a last line without `\n` is an event too (else it stays unread).
+    pub(crate) fn flush_all(&mut self, id: &str, partial_tail: bool) {
         if let Some(t) = self.table.files.get_mut(id) {
             if t.meta.is_none() {
                 t.meta = Some(Arc::new(fallback(t, &self.enricher, &self.opts)));
@@ -364,7 +365,9 @@ impl Pipeline {
             if let (Some(r), Some(a)) = (reader.as_mut(), asm.as_mut()) {
                 let now = Instant::now();
                 let events = &mut self.events;
-                r.finish_partial(|l| a.push(l, now, events));
+                if partial_tail {
+                    r.finish_partial(|l| a.push(l, now, events));
+                }
                 a.flush_all(events);
             }
             emit(

@@ -279,7 +279,7 @@ impl Pipeline {
     /// The file at this identity's inode was truncated: ship what was read, keep the old identity (without
     /// inode) so a copy of it can be continued, and read the inode's new content from 0 as a new identity.
     pub(crate) fn new_generation(&mut self, id: &str, now: Instant) {
-        self.flush_all(id);
+        self.flush_all(id, false);
         let Some(t) = self.table.files.get_mut(id) else {
             return;
         };
@@ -309,7 +309,7 @@ impl Pipeline {
 
     /// Ships what is buffered and closes the file: it is finished.
     pub(crate) fn finish(&mut self, id: &str, why: &str) {
-        self.flush_all(id);
+        self.flush_all(id, true);
         if let Some(t) = self.table.files.get_mut(id) {
             info!(file = %t.state.path.display(), why, "file finished and closed");
             if let Some(k) = t.state.key {
@@ -343,7 +343,8 @@ impl Pipeline {
                 if drained {
                     actions.push((t.state.id.clone(), 0, 0));
                 } else if now - since >= grace {
-                    actions.push((t.state.id.clone(), 1, m.len() - pos));
+                    let resume = t.reader.as_ref().map_or(pos, |r| r.line_offset());
+                    actions.push((t.state.id.clone(), 1, m.len().saturating_sub(resume)));
                 }
             } else if drained && now - since >= grace && now - t.last_growth >= grace {
                 actions.push((t.state.id.clone(), 2, 0));
@@ -361,7 +362,7 @@ impl Pipeline {
                         .unwrap_or_default();
                     warn!(file = %path.display(), bytes = lost, "deleted file not drained within deleted_file_grace; given up");
                     self.metrics.give_up(GiveUp::DeletedGrace, lost);
-                    self.flush_all(&id);
+                    self.flush_all(&id, false);
                     if let Some(t) = self.table.files.get_mut(&id) {
                         if let Some(k) = t.state.key.take() {
                             self.table.live.remove(&k);
@@ -371,7 +372,7 @@ impl Pipeline {
                     self.touch();
                 }
                 _ => {
-                    self.flush_all(&id);
+                    self.flush_all(&id, false);
                     if let Some(t) = self.table.files.get_mut(&id) {
                         info!(file = %t.state.path.display(), "file renamed away and idle; closed");
                         if let Some(k) = t.state.key {
