@@ -217,20 +217,40 @@ impl Assembler {
                         self.stats.skipped += 1;
                         return;
                     }
-                    let mut scratch = std::mem::take(&mut self.scratch);
-                    scratch.clear();
+                    // Common case (no piece pending): unescape straight into the event's own buffer.
+                    let fresh = self.streams[d.stream.index()].piece.is_none();
+                    let mut buf = if fresh {
+                        Vec::with_capacity(d.log.raw.len().min(cap.saturating_add(4)))
+                    } else {
+                        let mut b = std::mem::take(&mut self.scratch);
+                        b.clear();
+                        b
+                    };
                     // A few bytes over the cap so the cut can land on a character boundary.
-                    let (len, complete) = d.content_into(&mut scratch, cap.saturating_add(4));
-                    truncate_on_boundary(&mut scratch, cap);
-                    let dropped = (len - scratch.len()) as u64;
+                    let (len, complete) = d.content_into(&mut buf, cap.saturating_add(4));
+                    truncate_on_boundary(&mut buf, cap);
+                    let dropped = (len - buf.len()) as u64;
                     let at = At {
                         ts,
                         offset: line.offset,
                         end_offset,
                         now,
                     };
-                    self.piece(d.stream, at, &scratch, dropped, !complete, out);
-                    self.scratch = scratch;
+                    if fresh && complete {
+                        let text = self.owned_utf8(buf);
+                        let logical = Logical {
+                            text: Cow::Owned(text),
+                            dropped,
+                            ts,
+                            offset: line.offset,
+                            end_offset,
+                            last: now,
+                        };
+                        self.logical(d.stream, logical, out);
+                    } else {
+                        self.piece(d.stream, at, &buf, dropped, !complete, out);
+                        self.scratch = buf;
+                    }
                 }
                 None => self.malformed(line, end_offset, out),
             },
@@ -322,15 +342,20 @@ impl Assembler {
         self.logical(stream, logical, out);
     }
 
-    /// Turns a merged piece into a logical line and runs it through the multi-line stage.
-    fn complete(&mut self, stream: Stream, p: Piece, out: &mut Vec<Event>) {
-        let text = match String::from_utf8(p.raw) {
+    /// Bytes to text without a copy when valid; invalid sequences become U+FFFD and are counted.
+    fn owned_utf8(&mut self, raw: Vec<u8>) -> String {
+        match String::from_utf8(raw) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.invalid_utf8 += 1;
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
-        };
+        }
+    }
+
+    /// Turns a merged piece into a logical line and runs it through the multi-line stage.
+    fn complete(&mut self, stream: Stream, p: Piece, out: &mut Vec<Event>) {
+        let text = self.owned_utf8(p.raw);
         let logical = Logical {
             text: Cow::Owned(text),
             dropped: p.dropped,
@@ -363,7 +388,7 @@ impl Assembler {
             }
             Step::Start(mode) => {
                 self.emit_pending(stream, out);
-                let mut buf = CapBuf::with(&line.text, cap);
+                let mut buf = CapBuf::from_cow(line.text, cap);
                 buf.dropped += line.dropped;
                 let waits = mode != Mode::Plain || self.opts.multiline.plain_lines_wait();
                 if waits {

@@ -204,6 +204,14 @@ impl CapBuf {
         b
     }
 
+    /// A buffer holding `s` (capped), taking an owned string over without a copy when it fits.
+    pub fn from_cow(s: std::borrow::Cow<'_, str>, cap: usize) -> Self {
+        match s {
+            std::borrow::Cow::Owned(text) if text.len() <= cap => CapBuf { text, dropped: 0 },
+            s => CapBuf::with(&s, cap),
+        }
+    }
+
     /// Appends `s`, keeping at most `cap` bytes in total; once anything was discarded, everything after it is
     /// discarded too so the kept text is always a prefix of the event.
     pub fn push(&mut self, s: &str, cap: usize) {

@@ -133,6 +133,69 @@ fn over_long_events_are_truncated_with_a_marker() {
 }
 
 #[test]
+fn the_rest_of_an_over_long_event_is_not_buffered() {
+    for format in [Format::Cri, Format::Docker] {
+        let mut a = Assembler::new(format, opts(100, MultilineRules::default()));
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let chunk = "y".repeat(1024);
+        let mut off = 0;
+        for i in 0..1000 {
+            let l = match format {
+                Format::Cri => cri("stderr", "P", &chunk),
+                Format::Docker => docker("stderr", &chunk),
+            };
+            a.push(
+                RawLine {
+                    offset: off,
+                    bytes: &l,
+                },
+                now,
+                &mut out,
+            );
+            off += l.len() as u64 + 1;
+            let held = a.streams[1].piece.as_ref().map_or(0, |p| p.raw.capacity());
+            assert!(held <= 2 * 1024 + 104, "piece {i} holds {held} bytes");
+        }
+        // Then Java continuation lines, also past the cap.
+        for l in [
+            cri("stderr", "F", "end"),
+            cri("stderr", "F", &format!("\tat {chunk}")),
+        ] {
+            let l = if format == Format::Docker {
+                docker(
+                    "stderr",
+                    &format!("{}\n", String::from_utf8_lossy(&l[T0.len() + 10..])),
+                )
+            } else {
+                l
+            };
+            a.push(
+                RawLine {
+                    offset: off,
+                    bytes: &l,
+                },
+                now,
+                &mut out,
+            );
+            off += l.len() as u64 + 1;
+        }
+        assert!(a.streams[1]
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.buf.text.len() <= 100));
+        a.flush_all(&mut out);
+        assert_eq!(out.len(), 1);
+        let dropped = 1000 * 1024 + 3 + 1 + 1024 + 4 - 100;
+        assert_eq!(
+            out[0].message,
+            format!("{} …[truncated {dropped} bytes]", "y".repeat(100))
+        );
+        assert_eq!(a.stats().truncated, 1);
+    }
+}
+
+#[test]
 fn invalid_utf8_is_replaced_not_dropped() {
     let mut l = cri("stdout", "F", "a");
     l.extend_from_slice(b"\xff\xfeb");
