@@ -42,7 +42,7 @@ fn bodies() -> Vec<(bool, String)> {
     let mut out = Vec::with_capacity(LINES);
     while out.len() < LINES {
         let n = r.next();
-        let stderr = n % 5 == 0;
+        let stderr = n.is_multiple_of(5);
         let rid = format!("req-{:016x}", r.next());
         let uid = format!("u{}", r.next() % 100_000);
         match n % 100 {
@@ -51,7 +51,7 @@ fn bodies() -> Vec<(bool, String)> {
                 n % 1_000_000, r.pick(&levels), r.pick(&paths), 200 + n % 3 * 100, n % 900, r.next()))),
             35..=59 => out.push((stderr, format!(
                 r#"time=2024-12-04T10:00:00Z level={} msg="cache lookup finished" key=session:{} hit={} latency={}us req_id={rid} uid={uid}"#,
-                r.pick(&levels), n % 9999, n % 2 == 0, n % 5000))),
+                r.pick(&levels), n % 9999, n.is_multiple_of(2), n % 5000))),
             60..=79 => out.push((stderr, format!(
                 "2024-12-04 10:00:00,{:03} {} [worker-{}] com.acme.orders.OrderService: processed order {} for user_id: {uid} request_id: {rid} in {} ms",
                 n % 1000, r.pick(&["INFO", "INFO", "WARN", "ERROR", "DEBUG"]), n % 16, n % 100_000, n % 700))),
@@ -90,7 +90,7 @@ fn cri_file(bodies: &[(bool, String)]) -> Vec<u8> {
         );
         let stream = if *stderr { "stderr" } else { "stdout" };
         // Every 500th line arrives split in two CRI pieces.
-        if i % 500 == 0 && b.len() > 20 {
+        if i.is_multiple_of(500) && b.len() > 20 {
             f.extend_from_slice(format!("{ts} {stream} P {}\n", &b[..10]).as_bytes());
             f.extend_from_slice(format!("{ts} {stream} F {}\n", &b[10..]).as_bytes());
         } else {
