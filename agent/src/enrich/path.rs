@@ -147,7 +147,10 @@ fn is_controller_hash(s: &str) -> bool {
     if s.len() >= 6 && is_digits(s) {
         return true;
     }
-    (6..=10).contains(&s.len()) && is_lower_alnum(s) && s.bytes().any(|b| b.is_ascii_digit())
+    // Generated hashes may lack digits (`bcdfghjkl`); other alphanumerics need one so words are not hashes.
+    (6..=10).contains(&s.len())
+        && is_lower_alnum(s)
+        && (is_safe_alphabet(s) || s.bytes().any(|b| b.is_ascii_digit()))
 }
 
 /// Workload name from a pod name: strips what the controllers append.
@@ -308,6 +311,9 @@ mod tests {
             ("report-28391234-abcde", "report"),
             ("nightly-report-28391234-z9k2m", "nightly-report"),
             ("migrate-x7k2p", "migrate"),
+            ("api-bcdfghjkl-x2x4z", "api"),
+            ("web-frontend-x2x4z", "web-frontend"),
+            ("web-frontend-abcde", "web-frontend-abcde"),
             ("web-nginx", "web-nginx"),
             ("my-redis", "my-redis"),
             ("nginx", "nginx"),
@@ -340,6 +346,19 @@ mod tests {
                 prop_assert!(path.contains(&pod_dir));
                 prop_assert!(path.contains(&container_dir));
             }
+        }
+
+        #[test]
+        fn deployment_and_statefulset_pod_names_give_back_the_workload(
+            app in "[a-z][a-z0-9]{0,10}(-[a-z0-9]{1,10}){0,3}",
+            hash in "[bcdfghjklmnpqrstvwxz2456789]{6,10}",
+            suffix in "[bcdfghjklmnpqrstvwxz2456789]{5}",
+            ordinal in 0u32..1000,
+        ) {
+            let deployment_pod = format!("{app}-{hash}-{suffix}");
+            prop_assert_eq!(workload_name(&deployment_pod), app.as_str());
+            let statefulset_pod = format!("{app}-{ordinal}");
+            prop_assert_eq!(workload_name(&statefulset_pod), app.as_str());
         }
 
         #[test]
