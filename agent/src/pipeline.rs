@@ -60,6 +60,8 @@ pub struct Pipeline {
     changed: bool,
     spool_full: bool,
     events: Vec<Event>,
+    /// Read buffer shared by all files.
+    scratch: Vec<u8>,
     pub(crate) gz_failures: HashMap<FileKey, u32>,
     pub(crate) deferred: HashMap<FileKey, Instant>,
     /// New short files waiting for their size to settle: size and since when.
@@ -131,6 +133,7 @@ impl Pipeline {
             changed: true,
             spool_full: false,
             events: Vec::new(),
+            scratch: Vec::new(),
             gz_failures: HashMap::new(),
             deferred: HashMap::new(),
             settling: HashMap::new(),
@@ -244,7 +247,7 @@ impl Pipeline {
             };
             let events = &mut self.events;
             let mut lines = 0u64;
-            let res = reader.read_lines(READ_BUDGET, |line| {
+            let res = reader.read_lines(READ_BUDGET, &mut self.scratch, |line| {
                 lines += 1;
                 asm.push(line, now, events);
             });

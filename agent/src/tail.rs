@@ -46,7 +46,7 @@ impl Reader {
     /// Reads a gzip file's decompressed content from `offset` (the bytes before it are decompressed and skipped).
     pub fn gz(path: &Path, offset: u64) -> io::Result<Self> {
         let f = File::open(path)?;
-        let mut dec = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(CHUNK, f));
+        let mut dec = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, f));
         let skipped = io::copy(&mut (&mut dec).take(offset), &mut io::sink())?;
         if skipped < offset {
             return Err(io::Error::new(
@@ -101,34 +101,29 @@ impl Reader {
         self.gz_eof
     }
 
-    /// Reads up to about `budget` bytes and calls `f` for every complete line. Returns the bytes read.
+    /// Reads up to about `budget` bytes through the shared `scratch` buffer and calls `f` for every complete
+    /// line. Only an unfinished last line is kept per file, so idle files hold (almost) no memory.
     pub fn read_lines(
         &mut self,
         budget: usize,
+        scratch: &mut Vec<u8>,
         mut f: impl FnMut(RawLine<'_>),
     ) -> io::Result<usize> {
+        if scratch.len() < CHUNK {
+            scratch.resize(CHUNK, 0);
+        }
         let mut total = 0;
         while total < budget {
-            let old = self.buf.len();
-            self.buf.resize(old + CHUNK, 0);
             let n = loop {
                 let r = match &mut self.src {
-                    Src::Plain(file) => file.read_at(&mut self.buf[old..], self.pos),
-                    Src::Gz(dec) => dec.read(&mut self.buf[old..]),
+                    Src::Plain(file) => file.read_at(&mut scratch[..CHUNK], self.pos),
+                    Src::Gz(dec) => dec.read(&mut scratch[..CHUNK]),
                 };
                 match r {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other,
+                    other => break other?,
                 }
             };
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(old + n);
             if n == 0 {
                 if self.is_gz() {
                     self.gz_eof = true;
@@ -137,38 +132,61 @@ impl Reader {
             }
             self.pos += n as u64;
             total += n;
-            self.emit(old, &mut f);
+            self.emit(&scratch[..n], &mut f);
+        }
+        if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
+            self.buf = Vec::new();
         }
         Ok(total)
     }
 
-    /// Hands out the complete lines in `buf` (searching for `\n` from `from`).
-    fn emit(&mut self, from: usize, f: &mut impl FnMut(RawLine<'_>)) {
+    /// Hands out the complete lines of `data` (which follows the buffered partial line).
+    fn emit(&mut self, data: &[u8], f: &mut impl FnMut(RawLine<'_>)) {
         let mut start = 0;
-        let mut search = from;
-        while let Some(i) = memchr::memchr(b'\n', &self.buf[search..]) {
+        if !self.buf.is_empty() {
+            match memchr::memchr(b'\n', data) {
+                Some(i) => {
+                    self.buf.extend_from_slice(&data[..i]);
+                    f(RawLine {
+                        offset: self.line_start,
+                        bytes: &self.buf,
+                    });
+                    self.line_start += self.buf.len() as u64 + 1;
+                    self.buf.clear();
+                    start = i + 1;
+                }
+                None => {
+                    self.buf.extend_from_slice(data);
+                    self.cap_partial(f);
+                    return;
+                }
+            }
+        }
+        let mut search = start;
+        while let Some(i) = memchr::memchr(b'\n', &data[search..]) {
             let end = search + i;
             f(RawLine {
-                offset: self.line_start + start as u64,
-                bytes: &self.buf[start..end],
+                offset: self.line_start,
+                bytes: &data[start..end],
             });
+            self.line_start += (end + 1 - start) as u64;
             start = end + 1;
             search = start;
         }
-        if start == 0 && self.buf.len() > MAX_LINE {
-            // No newline in sight: hand the piece out to keep memory bounded.
-            start = self.buf.len();
+        self.buf.extend_from_slice(&data[start..]);
+        self.cap_partial(f);
+    }
+
+    /// A "line" without `\n` longer than [`MAX_LINE`] is handed out as a piece to keep memory bounded.
+    fn cap_partial(&mut self, f: &mut impl FnMut(RawLine<'_>)) {
+        if self.buf.len() > MAX_LINE {
             f(RawLine {
                 offset: self.line_start,
-                bytes: &self.buf[..start],
+                bytes: &self.buf,
             });
-            // The piece has no '\n'; account it so offsets stay file offsets.
-            self.line_start += start as u64;
+            self.line_start += self.buf.len() as u64;
             self.buf.clear();
-            return;
         }
-        self.line_start += start as u64;
-        self.buf.drain(..start);
     }
 
     /// Hands out a trailing partial line (file finished without a final `\n`).
@@ -192,7 +210,8 @@ mod tests {
 
     fn collect(r: &mut Reader) -> Vec<(u64, String)> {
         let mut v = Vec::new();
-        r.read_lines(usize::MAX, |l| {
+        let mut scratch = Vec::new();
+        r.read_lines(usize::MAX, &mut scratch, |l| {
             v.push((l.offset, String::from_utf8_lossy(l.bytes).into_owned()))
         })
         .unwrap();
@@ -215,7 +234,7 @@ mod tests {
             .unwrap();
         assert_eq!(collect(&mut r), vec![(7, "fg".into()), (10, "h".into())]);
         let mut r = Reader::plain(File::open(&p).unwrap(), 3);
-        assert_eq!(collect(&mut r).len(), 2);
+        assert_eq!(collect(&mut r).len(), 3);
     }
 
     #[test]
@@ -233,5 +252,19 @@ mod tests {
         );
         assert!(r.gz_done());
         assert!(Reader::gz(&p, 100).is_err());
+    }
+
+    #[test]
+    fn lines_spanning_reads_keep_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.log");
+        let long = "x".repeat(CHUNK + 10);
+        std::fs::write(&p, format!("a\n{long}\nb\n")).unwrap();
+        let mut r = Reader::plain(File::open(&p).unwrap(), 0);
+        let got = collect(&mut r);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], (2, long.clone()));
+        assert_eq!(got[2], (2 + long.len() as u64 + 1, "b".to_string()));
+        assert_eq!(r.line_offset(), std::fs::metadata(&p).unwrap().len());
     }
 }
