@@ -230,6 +230,14 @@ impl Pipeline {
             if t.reader.is_some() {
                 return; // the uncompressed file (or another copy) is still being read: decide later
             }
+            if t.state.finished {
+                // Drained completely before it was compressed: nothing to read (no need to decompress it).
+                self.table.gz_seen.insert(key, Some(id.clone()));
+                if let Some(t) = self.table.files.get_mut(&id) {
+                    t.in_scan = true;
+                }
+                return;
+            }
             let off = t.state.offset;
             match Reader::gz(path, off) {
                 Ok(r) => {
