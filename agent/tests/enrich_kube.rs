@@ -353,3 +353,46 @@ async fn bad_urls_and_node_names_are_rejected_and_https_clients_build() {
         .unwrap();
     assert!(!kube.is_synced());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_more_pods_than_one_list_page_is_fully_cached() {
+    let pods: Vec<Value> = (0..620)
+        .map(|i| {
+            pod_json(
+                "bulk",
+                &format!("svc{i}-0"),
+                &format!("uid-{i}"),
+                NODE,
+                json!({"app": format!("svc{i}")}),
+            )
+        })
+        .collect();
+    let api = FakeApi::new(pods);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    serve(Arc::clone(&api), listener).await;
+    let kube = KubeMetadata::connect(&format!("http://{addr}"), NODE.into())
+        .await
+        .unwrap();
+    let enricher = Enricher::new(Some(Arc::clone(&kube)), NODE.into());
+    assert!(kube.wait_synced(Duration::from_secs(15)).await);
+    for i in [0, 499, 500, 619] {
+        let (path, origin) = pod_path("bulk", &format!("svc{i}-0"), &format!("uid-{i}"));
+        assert_eq!(
+            enricher.meta_for(&path, &origin).unwrap().app,
+            format!("svc{i}")
+        );
+    }
+    assert_eq!(enricher.stats().pods_cached, 620);
+    let lists: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|(_, q)| !q.contains_key("watch"))
+        .map(|(_, q)| q)
+        .collect();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert_eq!(
+        lists[1].get("continue").map(String::as_str),
+        Some("page-500")
+    );
+}

@@ -142,8 +142,24 @@ async fn pods_handler(
             .cloned()
             .collect();
         let rv = *api.rv.lock();
-        let list = json!({"apiVersion": "v1", "kind": "PodList",
-                          "metadata": {"resourceVersion": rv.to_string()}, "items": items});
+        // Pagination as the API server does it: `limit` items, `continue` token, `remainingItemCount`.
+        let offset = q
+            .get("continue")
+            .and_then(|c| c.strip_prefix("page-"))
+            .and_then(|o| o.parse::<usize>().ok())
+            .unwrap_or(0);
+        let limit = q
+            .get("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(usize::MAX);
+        let end = offset.saturating_add(limit).min(items.len());
+        let page = items.get(offset..end).unwrap_or_default().to_vec();
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if end < items.len() {
+            meta["continue"] = json!(format!("page-{end}"));
+            meta["remainingItemCount"] = json!(items.len() - end);
+        }
+        let list = json!({"apiVersion": "v1", "kind": "PodList", "metadata": meta, "items": page});
         return (
             [(header::CONTENT_TYPE, "application/json")],
             list.to_string(),
