@@ -1,0 +1,230 @@
+//! The file table: every known file identity, live or not, and the rules that attach a discovered path to an
+//! identity. Identity is device + inode checked against the head fingerprint; a file whose inode is unknown but
+//! whose head matches an identity in the same directory that is no longer read (a gzip copy of a rotated file,
+//! the copy made by `copytruncate`) continues that identity at its saved offset instead of being read again.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::assemble::{AssembleOptions, Assembler, Format, Stream};
+use crate::checkpoint::FileState;
+use crate::enrich::{Meta, Origin};
+use crate::identity::{FileKey, Fingerprint};
+use crate::tail::Reader;
+
+/// One known file identity.
+pub struct Tracked {
+    /// Durable state (offset is refreshed from the reader when a batch is sealed).
+    pub state: FileState,
+    /// Open reader, `None` for identities not being read (finished, given up, or waiting for a copy).
+    pub reader: Option<Reader>,
+    /// Event assembler (exists while reading).
+    pub asm: Option<Assembler>,
+    /// Framing.
+    pub format: Format,
+    /// Where the file came from (from its path).
+    pub origin: Option<Origin>,
+    /// Resolved metadata (resolved once per file; reading waits for it).
+    pub meta: Option<Arc<Meta>>,
+    /// Until when to wait for pod metadata.
+    pub meta_deadline: Instant,
+    /// Seen in the latest scan.
+    pub in_scan: bool,
+    /// Not seen in scans since (deleted or renamed away).
+    pub detached_since: Option<Instant>,
+    /// Last time the file grew.
+    pub last_growth: Instant,
+    /// Changed since the last sealed batch.
+    pub dirty: bool,
+    /// Assembler counters already added to the metrics.
+    pub seen_malformed: u64,
+    /// The file size at the last head check.
+    pub checked_size: u64,
+}
+
+/// Framing of a file, from its name.
+pub fn format_of(path: &Path) -> Format {
+    if path
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("-json.log"))
+    {
+        Format::Docker
+    } else {
+        Format::Cri
+    }
+}
+
+impl Tracked {
+    /// A tracked identity from a saved state, not reading yet.
+    pub fn from_state(state: FileState, now: Instant) -> Self {
+        let format = format_of(&state.path);
+        Tracked {
+            state,
+            reader: None,
+            asm: None,
+            format,
+            origin: None,
+            meta: None,
+            meta_deadline: now,
+            in_scan: false,
+            detached_since: None,
+            last_growth: now,
+            dirty: false,
+            seen_malformed: 0,
+            checked_size: 0,
+        }
+    }
+
+    /// Starts reading with `reader` from the state's offset, skipping what was already shipped.
+    pub fn attach(&mut self, reader: Reader, opts: &Arc<AssembleOptions>, now: Instant) {
+        let mut asm = Assembler::new(self.format, Arc::clone(opts));
+        asm.skip_before(Stream::Stdout, self.state.last_emitted[0]);
+        asm.skip_before(Stream::Stderr, self.state.last_emitted[1]);
+        self.state.gz = reader.is_gz();
+        self.reader = Some(reader);
+        self.asm = Some(asm);
+        self.detached_since = None;
+        self.last_growth = now;
+        self.seen_malformed = 0;
+        self.dirty = true;
+    }
+
+    /// Whether a plain (uncompressed) reader is open.
+    pub fn live_plain(&self) -> bool {
+        self.reader.as_ref().is_some_and(|r| !r.is_gz())
+    }
+
+    /// Offset the checkpoint may move to: nothing before it is unshipped.
+    pub fn resume_offset(&self) -> u64 {
+        match (&self.reader, &self.asm) {
+            (Some(r), Some(a)) => a
+                .pending_offset()
+                .map_or(r.line_offset(), |p| p.min(r.line_offset())),
+            (Some(r), None) => r.line_offset(),
+            _ => self.state.offset,
+        }
+    }
+
+    /// The state with the current resume offset.
+    pub fn snapshot(&mut self) -> FileState {
+        self.state.offset = self.resume_offset();
+        self.state.clone()
+    }
+
+    /// Stops reading (keeps the state at its resume offset). The caller flushes the assembler first if the
+    /// buffered events are to be shipped.
+    pub fn detach(&mut self) {
+        self.state.offset = self.resume_offset();
+        self.reader = None;
+        self.asm = None;
+        self.dirty = true;
+    }
+
+    /// Unread bytes of an open plain file.
+    pub fn lag(&self) -> u64 {
+        match self.reader.as_ref().and_then(|r| r.file().map(|f| (r, f))) {
+            Some((r, f)) => f
+                .metadata()
+                .map(|m| m.len().saturating_sub(r.read_pos()))
+                .unwrap_or(0),
+            None => 0,
+        }
+    }
+}
+
+/// A new identity id: device, inode and a generation stamp (so inode reuse and truncation get new ids).
+pub fn new_id(key: Option<FileKey>) -> String {
+    let stamp = logmind_protocol::time::now_nanos();
+    match key {
+        Some(k) => format!("{:x}-{:x}-{:x}", k.dev, k.ino, stamp),
+        None => format!("0-0-{stamp:x}"),
+    }
+}
+
+/// A fresh state for a newly found file.
+pub fn new_state(path: &Path, key: Option<FileKey>, fp: Fingerprint, offset: u64) -> FileState {
+    FileState {
+        id: new_id(key),
+        key,
+        fp,
+        path: path.to_owned(),
+        offset,
+        last_emitted: [0, 0],
+        finished: false,
+        gz: false,
+        seen_unix: now_unix(),
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_unix() -> u64 {
+    (logmind_protocol::time::now_nanos() / 1_000_000_000).max(0) as u64
+}
+
+/// All known identities.
+#[derive(Default)]
+pub struct FileTable {
+    /// By id.
+    pub files: HashMap<String, Tracked>,
+    /// Device+inode of open plain files → id.
+    pub live: HashMap<FileKey, String>,
+    /// Device+inode of gzip files already handled → id being read from it, or `None` (nothing to read).
+    pub gz_seen: HashMap<FileKey, Option<String>>,
+    /// Ids forgotten since the last sealed batch.
+    pub removed: Vec<String>,
+}
+
+impl FileTable {
+    /// The identity saved for this device+inode that is not being read, if any.
+    pub fn by_saved_key(&self, key: FileKey) -> Option<String> {
+        self.files
+            .values()
+            .find(|t| t.reader.is_none() && t.state.key == Some(key))
+            .map(|t| t.state.id.clone())
+    }
+
+    /// Identities in the same directory as `path` whose fingerprint matches `head`, best (longest) first.
+    pub fn content_matches(&self, path: &Path, head: &[u8]) -> Vec<String> {
+        let dir = path.parent();
+        let mut v: Vec<(&Tracked, u32)> = self
+            .files
+            .values()
+            .filter(|t| t.state.path.parent() == dir && t.state.fp.matches(head))
+            .map(|t| (t, t.state.fp.len))
+            .collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
+        v.into_iter().map(|(t, _)| t.state.id.clone()).collect()
+    }
+
+    /// Adds an identity.
+    pub fn insert(&mut self, t: Tracked) {
+        if t.live_plain() {
+            if let Some(k) = t.state.key {
+                self.live.insert(k, t.state.id.clone());
+            }
+        }
+        self.files.insert(t.state.id.clone(), t);
+    }
+
+    /// Forgets an identity.
+    pub fn remove(&mut self, id: &str) {
+        if let Some(t) = self.files.remove(id) {
+            if let Some(k) = t.state.key {
+                if self.live.get(&k).is_some_and(|x| x == id) {
+                    self.live.remove(&k);
+                }
+            }
+            self.removed.push(id.to_string());
+        }
+    }
+}
+
+/// Opens a plain file for reading and returns it with its device+inode (from the descriptor, not the path).
+pub fn open_plain(path: &PathBuf) -> std::io::Result<(File, FileKey, u64)> {
+    let f = File::open(path)?;
+    let m = f.metadata()?;
+    Ok((f, FileKey::of(&m), m.len()))
+}

@@ -1,0 +1,197 @@
+//! Parsing and extraction of one event's message: pure functions over `&str`.
+//!
+//! [`extract`] reads a JSON object body or a logfmt body into flattened `fields`, normalises the level (from a
+//! level key, else from plain-text markers, see [`level`]), and finds `request_id`, `user_id` and `trace_id`
+//! (structured keys first, then free text `key: X` / `key=X` / `"key": "X"`, then the configured regexes).
+
+pub mod fields;
+pub mod ids;
+pub mod level;
+pub mod logfmt;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use logmind_protocol::Level;
+use regex::Regex;
+
+/// What to extract and how much to keep.
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    /// Keys (JSON, logfmt, free text) holding a request id.
+    pub request_id_keys: Vec<String>,
+    /// Keys holding a user id.
+    pub user_id_keys: Vec<String>,
+    /// Keys holding a trace id (`traceparent` values are reduced to their 32-hex trace id).
+    pub trace_id_keys: Vec<String>,
+    /// Extra regexes with named groups `request_id`, `user_id`, `trace_id`; they fill ids the keys did not find.
+    pub patterns: Vec<Regex>,
+    /// At most this many entries in `fields`.
+    pub max_fields: usize,
+    /// Keys and values longer than this are cut (on a character boundary).
+    pub max_field_bytes: usize,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        let v = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ExtractOptions {
+            request_id_keys: v(&["request_id", "requestId", "req_id", "x_request_id"]),
+            user_id_keys: v(&["user_id", "userId", "uid"]),
+            trace_id_keys: v(&["trace_id", "traceId", "traceparent"]),
+            patterns: Vec::new(),
+            max_fields: 64,
+            max_field_bytes: 1024,
+        }
+    }
+}
+
+/// What [`extract`] found in one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// Normalised level, `None` when unknown.
+    pub level: Option<Level>,
+    /// Request id, empty when absent.
+    pub request_id: String,
+    /// User id, empty when absent.
+    pub user_id: String,
+    /// Trace id, empty when absent.
+    pub trace_id: String,
+    /// Other parsed key/values (flattened with `.`), without the level, message, time and id keys.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// One parsed key/value, borrowed from the message where no unescaping was needed.
+pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
+/// Extracts level, identifiers and fields from one event message. Never fails: what cannot be parsed is
+/// simply not extracted.
+pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
+    let mut out = Extracted::default();
+    let mut pairs: Vec<Pair<'_>> = Vec::new();
+    let trimmed = message.trim();
+    let structured = if trimmed.starts_with('{') && trimmed.ends_with('}') {
+        fields::flatten_json(
+            trimmed,
+            opts.max_fields * 2,
+            opts.max_field_bytes,
+            &mut pairs,
+        )
+    } else {
+        false
+    } || logfmt::parse_logfmt(message, opts.max_fields * 2, &mut pairs);
+
+    let id_keys = ids::IdKeys::new(opts);
+    if structured {
+        for (k, v) in pairs {
+            take_pair(&mut out, k, v, &id_keys, opts);
+        }
+    }
+    if out.level.is_none() {
+        out.level = level::detect(message);
+    }
+    if out.request_id.is_empty() || out.user_id.is_empty() || out.trace_id.is_empty() {
+        ids::scan_free_text(message, &id_keys, opts.max_field_bytes, &mut out);
+    }
+    if !opts.patterns.is_empty()
+        && (out.request_id.is_empty() || out.user_id.is_empty() || out.trace_id.is_empty())
+    {
+        for re in &opts.patterns {
+            if let Some(c) = re.captures(message) {
+                for (name, slot) in [
+                    ("request_id", &mut out.request_id),
+                    ("user_id", &mut out.user_id),
+                    ("trace_id", &mut out.trace_id),
+                ] {
+                    if slot.is_empty() {
+                        if let Some(m) = c.name(name) {
+                            *slot = cut(m.as_str(), opts.max_field_bytes).to_string();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// True for the keys whose value is the level.
+fn is_level_key(k: &str) -> bool {
+    matches!(
+        k,
+        "level" | "lvl" | "severity" | "log.level" | "levelname" | "loglevel" | "log_level"
+    )
+}
+
+/// Files one structured key/value: level, ids and skipped keys are first-class, the rest goes to `fields`.
+fn take_pair(
+    out: &mut Extracted,
+    key: Cow<'_, str>,
+    value: Cow<'_, str>,
+    id_keys: &ids::IdKeys<'_>,
+    opts: &ExtractOptions,
+) {
+    let last = key.rfind('.').map(|i| &key[i + 1..]);
+    if is_level_key(&key) || last.is_some_and(is_level_key) {
+        if let Some(l) = Level::parse(&value) {
+            // The first level key wins; a later one is not a field either.
+            out.level.get_or_insert(l);
+            return;
+        }
+    }
+    if matches!(
+        &*key,
+        "msg" | "message" | "ts" | "time" | "timestamp" | "@timestamp"
+    ) {
+        return;
+    }
+    if let Some(kind) = id_keys
+        .kind(&key)
+        .or_else(|| last.and_then(|l| id_keys.kind(l)))
+    {
+        let slot = match kind {
+            ids::REQUEST => &mut out.request_id,
+            ids::USER => &mut out.user_id,
+            _ => &mut out.trace_id,
+        };
+        if slot.is_empty() && !value.is_empty() {
+            let v = if kind == ids::TRACE {
+                ids::trace_id_value(&value)
+            } else {
+                &value
+            };
+            *slot = cut(v, opts.max_field_bytes).to_string();
+        }
+        return;
+    }
+    if out.fields.len() < opts.max_fields {
+        let k = bounded(key, opts.max_field_bytes);
+        if let std::collections::btree_map::Entry::Vacant(e) = out.fields.entry(k) {
+            e.insert(bounded(value, opts.max_field_bytes));
+        }
+    }
+}
+
+/// An owned copy of `s` cut to at most `max` bytes on a character boundary (no copy when already owned).
+fn bounded(s: Cow<'_, str>, max: usize) -> String {
+    let n = cut(&s, max).len();
+    let mut s = s.into_owned();
+    s.truncate(n);
+    s
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut n = max;
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,255 @@
+//! The level of a plain-text line, from the markers people and libraries write.
+//!
+//! In order: multi-line shapes (a Python traceback is `error`, a Go panic `fatal`); klog headers
+//! (`E1204 10:00:00.000000 …`); Python logging (`ERROR:root:…`); a level word among the first tokens, after a
+//! timestamp, pid or date (`WARN`, `[error]`, `<warn>`, `level=warn`, `error:`), which covers HDFS, Hadoop,
+//! Zookeeper, Apache and most application formats; a `level=`/`"level":` key anywhere; an upper-case `FATAL`,
+//! `ERROR`, `WARN` word (or `[error]`) anywhere; finally `Exception in thread` is `error`.
+//!
+//! Mapping: the words [`Level::parse`] knows, with `notice` → `info` (Apache), `crit`/`critical`/`alert`/
+//! `emerg`/`panic` → `fatal`, `severe` → `error`. A bare word only counts in upper case (`INFO`, not `info`)
+//! unless it is bracketed (`[notice]`, `<info>`) or followed by a colon (`error:`).
+
+use logmind_protocol::Level;
+use std::sync::LazyLock;
+
+use memchr::memmem;
+
+/// How many leading whitespace-separated tokens may hold the level.
+const HEADER_TOKENS: usize = 8;
+
+/// Detects the level of a plain-text message, `None` when no marker is found.
+pub fn detect(message: &str) -> Option<Level> {
+    let b = message.as_bytes();
+    if b.starts_with(b"Traceback (most recent call last):") {
+        return Some(Level::Error);
+    }
+    if b.starts_with(b"panic: ") || b.starts_with(b"fatal error: ") {
+        return Some(Level::Fatal);
+    }
+    if let Some(l) = klog(b) {
+        return Some(l);
+    }
+    if let Some(l) = python_logging(message) {
+        return Some(l);
+    }
+    if let Some(l) = header_tokens(message) {
+        return Some(l);
+    }
+    let mut keyed = None;
+    super::ids::for_each_keyed(
+        message,
+        |k| matches!(k, "level" | "lvl" | "severity"),
+        |_, v| {
+            keyed = word_level(v);
+            keyed.is_some()
+        },
+    );
+    if keyed.is_some() {
+        return keyed;
+    }
+    if let Some(l) = anywhere(b) {
+        return Some(l);
+    }
+    static EXCEPTION: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"Exception in thread "));
+    if EXCEPTION.find(b).is_some() {
+        return Some(Level::Error);
+    }
+    None
+}
+
+/// `Lmmdd hh:mm:ss.uuuuuu …` with L in I, W, E, F.
+fn klog(b: &[u8]) -> Option<Level> {
+    if b.len() < 15 || b[5] != b' ' || b[8] != b':' || b[11] != b':' {
+        return None;
+    }
+    if !b[1..5].iter().all(u8::is_ascii_digit) || !b[6..8].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    match b[0] {
+        b'I' => Some(Level::Info),
+        b'W' => Some(Level::Warn),
+        b'E' => Some(Level::Error),
+        b'F' => Some(Level::Fatal),
+        _ => None,
+    }
+}
+
+/// `LEVEL:logger:message`, Python logging's default format.
+fn python_logging(s: &str) -> Option<Level> {
+    let (head, rest) = s.split_once(':')?;
+    if head.len() > 8 || rest.is_empty() || !head.bytes().all(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    matches!(head, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL")
+        .then(|| Level::parse(head))
+        .flatten()
+}
+
+/// A level word (at least three letters, see the module docs) or `None`.
+fn word_level(w: &str) -> Option<Level> {
+    if w.len() < 3 || !w.bytes().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    Level::parse(w)
+}
+
+/// A level word among the first [`HEADER_TOKENS`] tokens.
+fn header_tokens(s: &str) -> Option<Level> {
+    for tok in s.split_ascii_whitespace().take(HEADER_TOKENS) {
+        if let Some((k, v)) = tok.split_once('=') {
+            if matches!(k, "level" | "lvl" | "severity") {
+                return word_level(v.trim_matches('"'));
+            }
+            continue;
+        }
+        let inner = tok.trim_start_matches(['[', '<', '(']);
+        let opened = inner.len() < tok.len();
+        let word = inner.trim_end_matches([']', '>', ')', ',', '|', ';']);
+        let closed = word.len() < inner.len();
+        let (word, colon) = match word.strip_suffix(':') {
+            Some(w) => (w, true),
+            None => (word, false),
+        };
+        let Some(l) = word_level(word) else { continue };
+        let upper = word.bytes().all(|c| c.is_ascii_uppercase());
+        if upper || (opened && closed) || colon {
+            return Some(l);
+        }
+    }
+    None
+}
+
+/// An upper-case level word (`FATAL`, `CRITICAL`, `PANIC`, `ERROR`, `WARN`, `WARNING`) or `[error]`, `<error>`,
+/// `[warn]`, `<warn>` anywhere in the text; the most severe one found. One pass over the bytes.
+fn anywhere(b: &[u8]) -> Option<Level> {
+    let mut best: Option<Level> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_uppercase() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            let l = match &b[start..i] {
+                b"FATAL" | b"CRITICAL" | b"PANIC" => Some(Level::Fatal),
+                b"ERROR" => Some(Level::Error),
+                b"WARN" | b"WARNING" => Some(Level::Warn),
+                _ => None,
+            };
+            best = best.max(l);
+            if best == Some(Level::Fatal) {
+                break;
+            }
+            continue;
+        }
+        if matches!(c, b'[' | b'<') {
+            let close = if c == b'[' { b']' } else { b'>' };
+            let rest = &b[i + 1..];
+            let l = if rest.starts_with(b"error") && rest.get(5) == Some(&close) {
+                Some(Level::Error)
+            } else if rest.starts_with(b"warn") && rest.get(4) == Some(&close) {
+                Some(Level::Warn)
+            } else {
+                None
+            };
+            best = best.max(l);
+        }
+        i += 1;
+    }
+    best
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Option<Level> {
+        detect(s)
+    }
+
+    #[test]
+    fn header_markers() {
+        assert_eq!(
+            d("081109 203615 148 INFO dfs.DataNode$PacketResponder: x"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            d("2015-07-29 17:41:44,747 - WARN  [x@1] - y"),
+            Some(Level::Warn)
+        );
+        assert_eq!(
+            d("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            d("[Sun Dec 04 04:47:44 2005] [error] mod_jk child"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            d("2015-10-18 18:01:47,978 FATAL [main] x"),
+            Some(Level::Fatal)
+        );
+        assert_eq!(d("<warn> disk almost full"), Some(Level::Warn));
+        assert_eq!(d("ts=1 level=warn msg=x"), Some(Level::Warn));
+        assert_eq!(d("error: could not open file"), Some(Level::Error));
+        assert_eq!(d("WARNING something odd"), Some(Level::Warn));
+        assert_eq!(d("TRACE enter f"), Some(Level::Trace));
+        assert_eq!(d("DEBUG x"), Some(Level::Debug));
+        assert_eq!(d("CRITICAL db down"), Some(Level::Fatal));
+    }
+
+    #[test]
+    fn klog_and_python_logging() {
+        assert_eq!(
+            d("E1204 10:00:00.000000    1 reflector.go:1] failed"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            d("W1204 10:00:00.000000    1 x.go:1] slow"),
+            Some(Level::Warn)
+        );
+        assert_eq!(
+            d("I1204 10:00:00.000000    1 x.go:1] ok"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            d("F1204 10:00:00.000000    1 x.go:1] dead"),
+            Some(Level::Fatal)
+        );
+        assert_eq!(d("ERROR:root:boom"), Some(Level::Error));
+        assert_eq!(d("WARNING:app.db:slow query"), Some(Level::Warn));
+    }
+
+    #[test]
+    fn multiline_shapes_and_fallbacks() {
+        assert_eq!(
+            d("Traceback (most recent call last):\n  File \"x\"\nValueError: x"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            d("panic: boom\n\ngoroutine 1 [running]:"),
+            Some(Level::Fatal)
+        );
+        assert_eq!(
+            d("Exception in thread \"main\" java.lang.IllegalStateException: x\n\tat a.b(C.java:1)"),
+            Some(Level::Error)
+        );
+        assert_eq!(
+            d("the request failed with an ERROR from upstream"),
+            Some(Level::Error)
+        );
+        assert_eq!(d(r#"{"level":"warn","msg":"x"}"#), Some(Level::Warn));
+    }
+
+    #[test]
+    fn plain_words_do_not_count() {
+        assert_eq!(d("info about the error is below"), None);
+        assert_eq!(d("TERRORS and WARNINGS"), None);
+        assert_eq!(d("I am fine"), None);
+        assert_eq!(d(""), None);
+    }
+}

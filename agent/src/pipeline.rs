@@ -1,0 +1,547 @@
+//! The reader thread: scans, reads, assembles, extracts, enriches and batches, then writes each sealed batch
+//! with the file states it covers to the spool before the checkpoint moves. It runs on a dedicated thread (all
+//! of its I/O is blocking) and talks to the async side only through the spool and the metrics.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logmind_protocol::{batch::encode_one, lz4_compress, LogRecord, Source};
+use tracing::{error, info, warn};
+
+use crate::assemble::{AssembleOptions, Event};
+use crate::checkpoint::{self, Checkpoint, FileState};
+use crate::discover::{ChangeWatcher, Discovery};
+use crate::enrich::{Enricher, Meta};
+use crate::error::AgentError;
+use crate::files::{FileTable, Tracked};
+use crate::identity::{read_head, FileKey, Fingerprint};
+use crate::metrics::Metrics;
+use crate::options::AgentOptions;
+use crate::parse::extract;
+use crate::spool::{EntryHeader, Spool, ENTRY_VERSION};
+
+/// Bytes read from one file per pass (fairness between files).
+const READ_BUDGET: usize = 1 << 20;
+/// Longest sleep between passes.
+const MAX_IDLE: Duration = Duration::from_millis(100);
+/// Shortest interval between two scans triggered by notifications.
+const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
+/// How often the checkpoint is written when something changed.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Identities not seen for this long (seconds) and not being read are forgotten.
+const FORGET_AFTER_SECS: u64 = 3600;
+
+/// The batch being filled.
+#[derive(Default)]
+pub struct Batch {
+    body: Vec<u8>,
+    records: u64,
+    started: Option<Instant>,
+}
+
+/// All state of the reader thread.
+pub struct Pipeline {
+    pub(crate) opts: Arc<AgentOptions>,
+    pub(crate) asm_opts: Arc<AssembleOptions>,
+    pub(crate) disc: Discovery,
+    pub(crate) table: FileTable,
+    pub(crate) spool: Arc<Spool>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) enricher: Arc<Enricher>,
+    batch: Batch,
+    next_seq: u64,
+    /// No checkpoint existed: files found by the first scan may start at their end (`read_from_end`).
+    pub(crate) first_start: bool,
+    pub(crate) initial_scan: bool,
+    changed: bool,
+    spool_full: bool,
+    events: Vec<Event>,
+    /// Read buffer shared by all files.
+    scratch: Vec<u8>,
+    pub(crate) gz_failures: HashMap<FileKey, u32>,
+    pub(crate) deferred: HashMap<FileKey, Instant>,
+    /// New short files waiting for their size to settle: size and since when.
+    pub(crate) settling: HashMap<FileKey, (u64, Instant)>,
+}
+
+impl Pipeline {
+    /// Recovers the state: the checkpoint, then every spooled entry newer than it (their file states were
+    /// made durable together with their batch).
+    pub fn new(
+        opts: Arc<AgentOptions>,
+        spool: Arc<Spool>,
+        spooled: &[EntryHeader],
+        metrics: Arc<Metrics>,
+        enricher: Arc<Enricher>,
+    ) -> Result<Self, AgentError> {
+        let include = opts.effective_include();
+        let disc = Discovery::new(&include, &opts.exclude)?;
+        let cp = checkpoint::load(&opts.data_dir)?;
+        let first_start = cp.is_none() && spooled.is_empty();
+        let cp = cp.unwrap_or(Checkpoint {
+            version: checkpoint::VERSION,
+            next_seq: 1,
+            files: Vec::new(),
+        });
+        let mut states: HashMap<String, FileState> =
+            cp.files.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let mut next_seq = cp.next_seq.max(1);
+        for h in spooled {
+            if h.seq >= cp.next_seq {
+                for f in &h.files {
+                    states.insert(f.id.clone(), f.clone());
+                }
+                for id in &h.removed {
+                    states.remove(id);
+                }
+            }
+            next_seq = next_seq.max(h.seq + 1);
+        }
+        let now = Instant::now();
+        let mut table = FileTable::default();
+        for (_, s) in states {
+            table.insert(Tracked::from_state(s, now));
+        }
+        info!(
+            files = table.files.len(),
+            next_seq,
+            spooled = spooled.len(),
+            first_start,
+            "agent state recovered"
+        );
+        let asm_opts = Arc::new(AssembleOptions {
+            max_event_bytes: opts.max_event_bytes,
+            multiline_timeout: opts.multiline_timeout,
+            ..AssembleOptions::default()
+        });
+        Ok(Pipeline {
+            opts,
+            asm_opts,
+            disc,
+            table,
+            spool,
+            metrics,
+            enricher,
+            batch: Batch::default(),
+            next_seq,
+            first_start,
+            initial_scan: true,
+            changed: true,
+            spool_full: false,
+            events: Vec::new(),
+            scratch: Vec::new(),
+            gz_failures: HashMap::new(),
+            deferred: HashMap::new(),
+            settling: HashMap::new(),
+        })
+    }
+
+    /// Runs until `stop` is set; then seals what is batched and writes a final checkpoint.
+    pub fn run(
+        mut self,
+        stop: Arc<AtomicBool>,
+        wake: Receiver<()>,
+        mut watcher: ChangeWatcher,
+    ) -> Result<(), AgentError> {
+        let mut last_scan: Option<Instant> = None;
+        let mut last_cp = Instant::now();
+        let mut woke = true;
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let scan_due = match last_scan {
+                None => true,
+                Some(t) => now - t >= self.opts.poll_interval || (woke && now - t >= MIN_SCAN_GAP),
+            };
+            if scan_due {
+                let bases: Vec<PathBuf> = self.disc.bases().map(PathBuf::from).collect();
+                let active = watcher.ensure(bases.into_iter());
+                Metrics::set(&self.metrics.notify_active, u64::from(active));
+                self.reconcile(now);
+                last_scan = Some(now);
+            }
+            let busy = self.read_pass(now)?;
+            self.flush_expired(now);
+            self.handle_detached(now);
+            if self
+                .batch
+                .started
+                .is_some_and(|t| now - t >= self.opts.batch_max_wait)
+            {
+                self.seal_logged();
+            }
+            if now - last_cp >= CHECKPOINT_EVERY && (self.changed || self.spool.has_done()) {
+                match self.checkpoint() {
+                    Ok(()) => last_cp = now,
+                    Err(e) => error!(error = %e, "checkpoint failed; retrying"),
+                }
+            }
+            woke = false;
+            if !busy {
+                match wake.recv_timeout(MAX_IDLE) {
+                    Ok(()) => woke = true,
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => std::thread::sleep(MAX_IDLE),
+                }
+            }
+        }
+        self.checkpoint()?;
+        info!(
+            next_seq = self.next_seq,
+            "reader stopped, checkpoint written"
+        );
+        Ok(())
+    }
+
+    /// Reads every open file once (up to a budget each). Returns whether more data is likely waiting.
+    fn read_pass(&mut self, now: Instant) -> Result<bool, AgentError> {
+        let full = self.spool.bytes() >= self.opts.spool_max_bytes;
+        if full != self.spool_full {
+            self.spool_full = full;
+            Metrics::set(&self.metrics.spool_full, u64::from(full));
+            if full {
+                warn!(
+                    limit = self.opts.spool_max_bytes,
+                    "spool full; reading paused until the indexer catches up"
+                );
+            } else {
+                info!("spool has room again; reading resumed");
+            }
+        }
+        let ids: Vec<String> = self
+            .table
+            .files
+            .values()
+            .filter(|t| t.reader.is_some())
+            .map(|t| t.state.id.clone())
+            .collect();
+        let mut busy = false;
+        let mut lag = 0;
+        let mut open = 0;
+        for id in ids {
+            open += 1;
+            let Some(t) = self.table.files.get_mut(&id) else {
+                continue;
+            };
+            if !ensure_meta(t, &self.enricher, &self.opts, now) {
+                lag += t.lag();
+                continue;
+            }
+            if full {
+                lag += t.lag();
+                continue;
+            }
+            if t.live_plain() && self.check_truncated(&id, now) {
+                busy = true;
+                continue;
+            }
+            let Some(t) = self.table.files.get_mut(&id) else {
+                continue;
+            };
+            let Tracked { reader, asm, .. } = t;
+            let (Some(reader), Some(asm)) = (reader.as_mut(), asm.as_mut()) else {
+                continue;
+            };
+            let events = &mut self.events;
+            let mut lines = 0u64;
+            let res = reader.read_lines(READ_BUDGET, &mut self.scratch, |line| {
+                lines += 1;
+                asm.push(line, now, events);
+            });
+            Metrics::add(&self.metrics.lines_read, lines);
+            match res {
+                Ok(n) => {
+                    Metrics::add(&self.metrics.bytes_read, n as u64);
+                    if n > 0 {
+                        t.last_growth = now;
+                        t.dirty = true;
+                    }
+                    if n >= READ_BUDGET {
+                        busy = true;
+                    }
+                }
+                Err(e) => {
+                    warn!(file = %t.state.path.display(), error = %e, "read failed; file set aside");
+                    if reader.is_gz() {
+                        self.gz_failed(&id);
+                    } else if let Some(t) = self.table.files.get_mut(&id) {
+                        t.detach();
+                    }
+                    continue;
+                }
+            }
+            let Some(t) = self.table.files.get_mut(&id) else {
+                continue;
+            };
+            emit(
+                &mut self.batch,
+                t,
+                &mut self.events,
+                &self.opts,
+                &self.metrics,
+            );
+            if t.reader.as_ref().is_some_and(|r| r.is_gz() && r.gz_done()) {
+                self.finish(&id, "compressed copy read to its end");
+            } else if let Some(t) = self.table.files.get(&id) {
+                lag += t.lag();
+            }
+            if self.batch.body.len() >= self.opts.batch_max_bytes {
+                self.seal_logged();
+            }
+        }
+        Metrics::set(&self.metrics.lag_bytes, lag);
+        Metrics::set(&self.metrics.files_watched, open);
+        Ok(busy && !full)
+    }
+
+    /// Detects truncation of an open plain file (size below the read position or head changed).
+    fn check_truncated(&mut self, id: &str, now: Instant) -> bool {
+        let Some(t) = self.table.files.get_mut(id) else {
+            return false;
+        };
+        let Some(reader) = t.reader.as_ref() else {
+            return false;
+        };
+        let Some(file) = reader.file() else {
+            return false;
+        };
+        let Ok(meta) = file.metadata() else {
+            return false;
+        };
+        let size = meta.len();
+        if size == t.checked_size && size >= reader.read_pos() {
+            return false;
+        }
+        let mut truncated = size < reader.read_pos();
+        if !truncated {
+            if let Ok(head) = read_head(file) {
+                if t.state.fp.len > 0 && !t.state.fp.matches(&head) {
+                    truncated = true;
+                } else if !t.state.fp.is_full() && head.len() > t.state.fp.len as usize {
+                    t.state.fp = Fingerprint::of(&head);
+                    t.dirty = true;
+                }
+            }
+        }
+        t.checked_size = size;
+        if truncated {
+            self.new_generation(id, now);
+        }
+        truncated
+    }
+
+    /// Flushes multi-line / partial events whose wait expired.
+    fn flush_expired(&mut self, now: Instant) {
+        for t in self.table.files.values_mut() {
+            if t.meta.is_none() {
+                continue;
+            }
+            if let Some(asm) = t.asm.as_mut() {
+                asm.flush_expired(now, &mut self.events);
+                if !self.events.is_empty() {
+                    emit(
+                        &mut self.batch,
+                        t,
+                        &mut self.events,
+                        &self.opts,
+                        &self.metrics,
+                    );
+                }
+            }
+        }
+        if self.batch.body.len() >= self.opts.batch_max_bytes {
+            self.seal_logged();
+        }
+    }
+
+    /// Flushes the file's assembler into the batch (file finished, truncated or given up). `partial_tail`: the
+    /// file really ended, so a last line without `\n` is an event too (else it stays unread).
+    pub(crate) fn flush_all(&mut self, id: &str, partial_tail: bool) {
+        if let Some(t) = self.table.files.get_mut(id) {
+            if t.meta.is_none() {
+                t.meta = Some(Arc::new(fallback(t, &self.enricher, &self.opts)));
+            }
+            let Tracked { reader, asm, .. } = t;
+            if let (Some(r), Some(a)) = (reader.as_mut(), asm.as_mut()) {
+                let now = Instant::now();
+                let events = &mut self.events;
+                if partial_tail {
+                    r.finish_partial(|l| a.push(l, now, events));
+                }
+                a.flush_all(events);
+            }
+            emit(
+                &mut self.batch,
+                t,
+                &mut self.events,
+                &self.opts,
+                &self.metrics,
+            );
+        }
+    }
+
+    fn seal_logged(&mut self) {
+        if let Err(e) = self.seal() {
+            error!(error = %e, "writing batch to spool failed; will retry");
+        }
+    }
+
+    /// Writes the batch and the states of the files it touched to the spool.
+    fn seal(&mut self) -> Result<(), AgentError> {
+        if self.batch.records == 0 {
+            return Ok(());
+        }
+        let files: Vec<FileState> = self
+            .table
+            .files
+            .values_mut()
+            .filter(|t| t.dirty)
+            .map(|t| t.snapshot())
+            .collect();
+        let header = EntryHeader {
+            v: ENTRY_VERSION,
+            seq: self.next_seq,
+            records: self.batch.records,
+            files,
+            removed: self.table.removed.clone(),
+        };
+        let body = lz4_compress(&self.batch.body);
+        self.spool.write(&header, &body)?;
+        for t in self.table.files.values_mut() {
+            t.dirty = false;
+        }
+        self.table.removed.clear();
+        self.next_seq += 1;
+        self.batch.body.clear();
+        self.batch.records = 0;
+        self.batch.started = None;
+        self.changed = true;
+        Metrics::add(&self.metrics.batches_spooled, 1);
+        Ok(())
+    }
+
+    /// Seals, then writes the checkpoint of every identity and removes spool entries it covers.
+    fn checkpoint(&mut self) -> Result<(), AgentError> {
+        self.seal()?;
+        let now_unix = crate::files::now_unix();
+        let stale: Vec<String> = self
+            .table
+            .files
+            .values()
+            .filter(|t| t.reader.is_none() && t.state.seen_unix + FORGET_AFTER_SECS < now_unix)
+            .map(|t| t.state.id.clone())
+            .collect();
+        for id in stale {
+            self.table.remove(&id);
+        }
+        let cp = Checkpoint {
+            version: checkpoint::VERSION,
+            next_seq: self.next_seq,
+            files: self
+                .table
+                .files
+                .values_mut()
+                .map(|t| t.snapshot())
+                .collect(),
+        };
+        checkpoint::save(&self.opts.data_dir, &cp)?;
+        self.spool.cleanup(self.next_seq)?;
+        self.changed = false;
+        Metrics::add(&self.metrics.checkpoints, 1);
+        Ok(())
+    }
+
+    /// Marks state changes that only the checkpoint records.
+    pub(crate) fn touch(&mut self) {
+        self.changed = true;
+    }
+}
+
+/// Resolves the file's metadata once; false while waiting for the pod to appear in the cache.
+fn ensure_meta(t: &mut Tracked, enricher: &Enricher, opts: &AgentOptions, now: Instant) -> bool {
+    if t.meta.is_some() {
+        return true;
+    }
+    let meta = match &t.origin {
+        None => Some(Meta {
+            node: opts.node_name.clone(),
+            ..Meta::default()
+        }),
+        Some(o) => match enricher.meta_for(&t.state.path, o) {
+            Some(m) => Some(m),
+            None if now >= t.meta_deadline || !enricher.worth_waiting(o) => {
+                Some(enricher.fallback_for(o))
+            }
+            None => None,
+        },
+    };
+    t.meta = meta.map(Arc::new);
+    t.meta.is_some()
+}
+
+fn fallback(t: &Tracked, enricher: &Enricher, opts: &AgentOptions) -> Meta {
+    match &t.origin {
+        Some(o) => enricher.fallback_for(o),
+        None => Meta {
+            node: opts.node_name.clone(),
+            ..Meta::default()
+        },
+    }
+}
+
+/// Turns assembled events into records appended to the batch.
+fn emit(
+    batch: &mut Batch,
+    t: &mut Tracked,
+    events: &mut Vec<Event>,
+    opts: &AgentOptions,
+    metrics: &Metrics,
+) {
+    if events.is_empty() {
+        return;
+    }
+    let meta = t.meta.clone().unwrap_or_default();
+    let n = events.len() as u64;
+    for ev in events.drain(..) {
+        let ex = extract(&ev.message, &opts.extract);
+        if ev.truncated {
+            Metrics::add(&metrics.events_truncated, 1);
+        }
+        t.state.last_emitted[ev.stream.index()] = ev.end_offset;
+        let rec = LogRecord {
+            ts: ev.ts,
+            namespace: meta.namespace.clone(),
+            app: meta.app.clone(),
+            pod: meta.pod.clone(),
+            container: meta.container.clone(),
+            container_id: meta.container_id.clone(),
+            restart: meta.restart,
+            node: meta.node.clone(),
+            stream: ev.stream.as_str().to_string(),
+            level: ex.level.map(|l| l.as_str().to_string()).unwrap_or_default(),
+            request_id: ex.request_id,
+            user_id: ex.user_id,
+            trace_id: ex.trace_id,
+            message: ev.message,
+            fields: ex.fields,
+            source: Source {
+                agent: opts.agent_id.clone(),
+                file: t.state.id.clone(),
+                offset: ev.offset,
+            },
+        };
+        encode_one(&rec, &mut batch.body);
+    }
+    if let Some(asm) = t.asm.as_ref() {
+        let m = asm.stats().malformed;
+        Metrics::add(&metrics.lines_malformed, m.saturating_sub(t.seen_malformed));
+        t.seen_malformed = m;
+    }
+    batch.records += n;
+    batch.started.get_or_insert_with(Instant::now);
+    t.dirty = true;
+    Metrics::add(&metrics.events_batched, n);
+}

@@ -1,0 +1,396 @@
+//! Reconciling a scan with the file table: new files, renames, copies, compressed copies, truncation,
+//! deletion. See [`crate::files`] for the identity rules.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::enrich::origin_from_path;
+use crate::files::{format_of, new_state, now_unix, open_plain, Tracked};
+use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint, HEAD_LEN};
+use crate::metrics::{GiveUp, Metrics};
+use crate::pipeline::Pipeline;
+use crate::tail::Reader;
+
+/// How long a file that looks like a fresh copy of a file still being read waits before it is taken as new.
+const COPY_DECIDE: Duration = Duration::from_secs(5);
+/// Failed attempts to read a compressed copy before it is given up.
+const GZ_ATTEMPTS: u32 = 5;
+
+impl Pipeline {
+    /// Matches the files of a fresh scan against the table.
+    pub(crate) fn reconcile(&mut self, now: Instant) {
+        let paths = self.disc.scan();
+        Metrics::add(&self.metrics.scans, 1);
+        for t in self.table.files.values_mut() {
+            t.in_scan = false;
+        }
+        let mut gz_present = std::collections::HashSet::new();
+        for path in paths {
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
+            let key = FileKey::of(&meta);
+            if is_gz(&path) {
+                gz_present.insert(key);
+                self.found_gz(&path, key, now);
+            } else {
+                self.found_plain(&path, key, now);
+            }
+        }
+        self.table.gz_seen.retain(|k, _| gz_present.contains(k));
+        self.deferred.retain(|_, t| now - *t < COPY_DECIDE * 4);
+        self.settling
+            .retain(|_, (_, t)| now - *t < Duration::from_secs(60));
+        let unix = now_unix();
+        for t in self.table.files.values_mut() {
+            if t.in_scan {
+                t.state.seen_unix = unix;
+                t.detached_since = None;
+            } else if t.live_plain() && t.detached_since.is_none() {
+                info!(file = %t.state.path.display(), "file no longer discovered (deleted or renamed away); draining");
+                t.detached_since = Some(now);
+            }
+        }
+        self.initial_scan = false;
+    }
+
+    fn new_tracked(
+        &self,
+        path: &Path,
+        key: Option<FileKey>,
+        fp: Fingerprint,
+        offset: u64,
+        now: Instant,
+    ) -> Tracked {
+        let mut t = Tracked::from_state(new_state(path, key, fp, offset), now);
+        t.format = format_of(path);
+        t.origin = origin_from_path(path);
+        t.meta_deadline = now + self.opts.pod_wait;
+        t.in_scan = true;
+        t
+    }
+
+    fn start(&mut self, id: &str, reader: Reader, path: &Path, key: Option<FileKey>, now: Instant) {
+        let pod_wait = self.opts.pod_wait;
+        let opts = self.asm_opts.clone();
+        let Some(t) = self.table.files.get_mut(id) else {
+            return;
+        };
+        if t.state.path != path {
+            Metrics::add(&self.metrics.rotations, 1);
+        }
+        t.state.path = path.to_owned();
+        t.format = format_of(path);
+        if t.origin.is_none() {
+            t.origin = origin_from_path(path);
+        }
+        if t.meta.is_none() {
+            t.meta_deadline = now + pod_wait;
+        }
+        t.in_scan = true;
+        t.state.finished = false;
+        if !reader.is_gz() {
+            t.state.key = key;
+        }
+        t.attach(reader, &opts, now);
+        if let (Some(k), false) = (key, t.state.gz) {
+            self.table.live.insert(k, id.to_string());
+        }
+        self.touch();
+    }
+
+    fn found_plain(&mut self, path: &Path, key: FileKey, now: Instant) {
+        if let Some(id) = self.table.live.get(&key).cloned() {
+            if let Some(t) = self.table.files.get_mut(&id) {
+                t.in_scan = true;
+                if t.state.path != path {
+                    info!(from = %t.state.path.display(), to = %path.display(), "file renamed (rotation); following it");
+                    Metrics::add(&self.metrics.rotations, 1);
+                    t.state.path = path.to_owned();
+                    t.dirty = true;
+                    self.touch();
+                }
+            }
+            return;
+        }
+        let Ok((file, fkey, size)) = open_plain(&path.to_path_buf()) else {
+            return;
+        };
+        if fkey != key {
+            return; // replaced between stat and open: next scan
+        }
+        let Ok(head) = read_head(&file) else { return };
+        // 1. The identity saved for this inode (agent restarted, or a file set aside).
+        if let Some(id) = self.table.by_saved_key(key) {
+            let t = &self.table.files[&id];
+            let same = t.state.fp.len == 0 || t.state.fp.matches(&head);
+            if same && size >= t.state.offset {
+                let off = t.state.offset;
+                self.start(&id, Reader::plain(file, off), path, Some(key), now);
+                return;
+            }
+            // Inode reused by another file, or truncated while not read: keep the old identity for its copies.
+            if let Some(t) = self.table.files.get_mut(&id) {
+                t.state.key = None;
+                t.dirty = true;
+            }
+        }
+        // 2. A copy of an identity no longer read at its inode (copytruncate's copy).
+        if !head.is_empty() {
+            for id in self.table.content_matches(path, &head) {
+                let Some(t) = self.table.files.get(&id) else {
+                    continue;
+                };
+                if t.state.key == Some(key) || t.state.gz {
+                    continue;
+                }
+                if t.live_plain() {
+                    let still = t.reader.as_ref().and_then(|r| r.file()).is_some_and(|f| {
+                        read_head(f).is_ok_and(|h| t.state.fp.matches(&h))
+                            && f.metadata().is_ok_and(|m| {
+                                m.len() >= t.reader.as_ref().map_or(0, |r| r.read_pos())
+                            })
+                    });
+                    if still {
+                        let first = *self.deferred.entry(key).or_insert(now);
+                        if now - first < COPY_DECIDE {
+                            return; // copy made, truncation not seen yet: decide at a later scan
+                        }
+                        continue;
+                    }
+                    // The original was truncated: its old content lives on in this copy.
+                    self.new_generation(&id, now);
+                }
+                let Some(t) = self.table.files.get(&id) else {
+                    continue;
+                };
+                if t.reader.is_none() && size >= t.state.offset {
+                    info!(file = %path.display(), offset = t.state.offset, "continuing a file from its copy");
+                    let off = t.state.offset;
+                    self.start(&id, Reader::plain(file, off), path, Some(key), now);
+                    return;
+                }
+            }
+        }
+        // 3. A new file. One shorter than a full fingerprint may still be being written (a copy in progress):
+        //    it waits until its size settles so that a copy is recognised by its content first.
+        if head.len() < HEAD_LEN {
+            let settle = self
+                .opts
+                .poll_interval
+                .clamp(Duration::from_millis(300), Duration::from_secs(2));
+            match self.settling.get(&key) {
+                Some((s, since)) if *s == size && now - *since >= settle => {}
+                Some((s, _)) if *s == size => return,
+                _ => {
+                    self.settling.insert(key, (size, now));
+                    return;
+                }
+            }
+        }
+        self.settling.remove(&key);
+        let offset = if self.first_start && self.initial_scan && self.opts.read_from_end {
+            size
+        } else {
+            0
+        };
+        info!(file = %path.display(), offset, "new file");
+        let t = self.new_tracked(path, Some(key), Fingerprint::of(&head), offset, now);
+        let id = t.state.id.clone();
+        self.table.insert(t);
+        self.start(&id, Reader::plain(file, offset), path, Some(key), now);
+    }
+
+    fn found_gz(&mut self, path: &Path, key: FileKey, now: Instant) {
+        if let Some(seen) = self.table.gz_seen.get(&key) {
+            if let Some(t) = seen.as_ref().and_then(|id| self.table.files.get_mut(id)) {
+                t.in_scan = true;
+            }
+            return;
+        }
+        let head = match read_gz_head(path) {
+            Ok(h) => h,
+            Err(e) => {
+                self.gz_attempt_failed(path, key, &e.to_string());
+                return;
+            }
+        };
+        if head.is_empty() {
+            self.table.gz_seen.insert(key, None);
+            return;
+        }
+        for id in self.table.content_matches(path, &head) {
+            let Some(t) = self.table.files.get(&id) else {
+                continue;
+            };
+            if t.reader.is_some() {
+                return; // the uncompressed file (or another copy) is still being read: decide later
+            }
+            if t.state.finished {
+                // Drained completely before it was compressed: nothing to read (no need to decompress it).
+                self.table.gz_seen.insert(key, Some(id.clone()));
+                if let Some(t) = self.table.files.get_mut(&id) {
+                    t.in_scan = true;
+                }
+                return;
+            }
+            let off = t.state.offset;
+            match Reader::gz(path, off) {
+                Ok(r) => {
+                    info!(file = %path.display(), offset = off, "continuing a rotated file from its compressed copy");
+                    self.table.gz_seen.insert(key, Some(id.clone()));
+                    self.start(&id, r, path, None, now);
+                }
+                Err(e) => self.gz_attempt_failed(path, key, &e.to_string()),
+            }
+            return;
+        }
+        if self.first_start && self.initial_scan && self.opts.read_from_end {
+            self.table.gz_seen.insert(key, None);
+            return;
+        }
+        match Reader::gz(path, 0) {
+            Ok(r) => {
+                info!(file = %path.display(), "new compressed file; reading it whole");
+                let t = self.new_tracked(path, None, Fingerprint::of(&head), 0, now);
+                let id = t.state.id.clone();
+                self.table.insert(t);
+                self.table.gz_seen.insert(key, Some(id.clone()));
+                self.start(&id, r, path, None, now);
+            }
+            Err(e) => self.gz_attempt_failed(path, key, &e.to_string()),
+        }
+    }
+
+    fn gz_attempt_failed(&mut self, path: &Path, key: FileKey, reason: &str) {
+        let n = self.gz_failures.entry(key).or_insert(0);
+        *n += 1;
+        if *n >= GZ_ATTEMPTS {
+            warn!(file = %path.display(), reason, "compressed file unreadable; given up");
+            self.metrics.give_up(GiveUp::BadGzip, 1);
+            self.table.gz_seen.insert(key, None);
+        }
+    }
+
+    /// A compressed copy failed mid-read: set it aside at its resume offset; a later scan retries it.
+    pub(crate) fn gz_failed(&mut self, id: &str) {
+        if let Some(t) = self.table.files.get_mut(id) {
+            t.detach();
+        }
+        self.table.gz_seen.retain(|_, v| v.as_deref() != Some(id));
+    }
+
+    /// The file at this identity's inode was truncated: ship what was read, keep the old identity (without
+    /// inode) so a copy of it can be continued, and read the inode's new content from 0 as a new identity.
+    pub(crate) fn new_generation(&mut self, id: &str, now: Instant) {
+        self.flush_all(id, false);
+        let Some(t) = self.table.files.get_mut(id) else {
+            return;
+        };
+        let path = t.state.path.clone();
+        let key = t.state.key;
+        let (origin, meta) = (t.origin.clone(), t.meta.clone());
+        let file = t.reader.take().and_then(Reader::into_file);
+        t.detach();
+        t.state.key = None;
+        if let Some(k) = key {
+            self.table.live.remove(&k);
+        }
+        Metrics::add(&self.metrics.truncations, 1);
+        Metrics::add(&self.metrics.rotations, 1);
+        info!(file = %path.display(), "file truncated (copytruncate); reading its new content from the start");
+        let Some(file) = file else { return };
+        let fp = read_head(&file)
+            .map(|h| Fingerprint::of(&h))
+            .unwrap_or_default();
+        let mut nt = self.new_tracked(&path, key, fp, 0, now);
+        nt.origin = origin;
+        nt.meta = meta;
+        let nid = nt.state.id.clone();
+        self.table.insert(nt);
+        self.start(&nid, Reader::plain(file, 0), &path, key, now);
+    }
+
+    /// Ships what is buffered and closes the file: it is finished.
+    pub(crate) fn finish(&mut self, id: &str, why: &str) {
+        self.flush_all(id, true);
+        if let Some(t) = self.table.files.get_mut(id) {
+            info!(file = %t.state.path.display(), why, "file finished and closed");
+            if let Some(k) = t.state.key {
+                if !t.state.gz {
+                    self.table.live.remove(&k);
+                }
+            }
+            t.detach();
+            t.state.finished = true;
+            t.state.key = None;
+        }
+        self.touch();
+    }
+
+    /// Deleted files are drained then closed (or given up after `deleted_file_grace`); files renamed out of the
+    /// globs are closed once drained and idle for that long.
+    pub(crate) fn handle_detached(&mut self, now: Instant) {
+        let grace = self.opts.deleted_file_grace;
+        let mut actions: Vec<(String, u8, u64)> = Vec::new();
+        for t in self.table.files.values() {
+            let Some(since) = t.detached_since else {
+                continue;
+            };
+            let Some(f) = t.reader.as_ref().and_then(|r| r.file()) else {
+                continue;
+            };
+            let Ok(m) = f.metadata() else { continue };
+            let pos = t.reader.as_ref().map_or(0, |r| r.read_pos());
+            let drained = m.len() <= pos;
+            if m.nlink() == 0 {
+                if drained {
+                    actions.push((t.state.id.clone(), 0, 0));
+                } else if now - since >= grace {
+                    let resume = t.reader.as_ref().map_or(pos, |r| r.line_offset());
+                    actions.push((t.state.id.clone(), 1, m.len().saturating_sub(resume)));
+                }
+            } else if drained && now - since >= grace && now - t.last_growth >= grace {
+                actions.push((t.state.id.clone(), 2, 0));
+            }
+        }
+        for (id, what, lost) in actions {
+            match what {
+                0 => self.finish(&id, "deleted file drained"),
+                1 => {
+                    let path = self
+                        .table
+                        .files
+                        .get(&id)
+                        .map(|t| t.state.path.clone())
+                        .unwrap_or_default();
+                    warn!(file = %path.display(), bytes = lost, "deleted file not drained within deleted_file_grace; given up");
+                    self.metrics.give_up(GiveUp::DeletedGrace, lost);
+                    self.flush_all(&id, false);
+                    if let Some(t) = self.table.files.get_mut(&id) {
+                        if let Some(k) = t.state.key.take() {
+                            self.table.live.remove(&k);
+                        }
+                        t.detach();
+                    }
+                    self.touch();
+                }
+                _ => {
+                    self.flush_all(&id, false);
+                    if let Some(t) = self.table.files.get_mut(&id) {
+                        info!(file = %t.state.path.display(), "file renamed away and idle; closed");
+                        if let Some(k) = t.state.key {
+                            self.table.live.remove(&k);
+                        }
+                        t.detach();
+                    }
+                    self.touch();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! The on-disk spool: each sealed batch is written, together with the file states it moves the checkpoint
+//! to, as one fsynced file `<seq>.batch` BEFORE the checkpoint may move. The shipper sends entries in
+//! sequence order; acknowledged entries are deleted only once a checkpoint covers them.
+//!
+//! Entry format: one JSON line ([`EntryHeader`]) then the lz4-framed NDJSON body.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{sync_dir, write_durable, FileState};
+use crate::error::AgentError;
+use crate::metrics::Metrics;
+
+/// Spool entry format version.
+pub const ENTRY_VERSION: u32 = 1;
+
+/// What a spool entry says besides its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryHeader {
+    /// Format version.
+    pub v: u32,
+    /// Batch sequence (sent as `X-Logmind-Batch`).
+    pub seq: u64,
+    /// Number of records in the body.
+    pub records: u64,
+    /// File states as of the end of this batch (only files that changed since the previous entry).
+    pub files: Vec<FileState>,
+    /// File identities forgotten since the previous entry.
+    pub removed: Vec<String>,
+}
+
+/// Delivery status of a spool entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting to be sent.
+    Pending,
+    /// Being sent.
+    InFlight,
+    /// Acknowledged; deleted once a checkpoint covers it.
+    Acked,
+    /// Refused by the indexer; moved to `rejected/` once a checkpoint covers it.
+    Rejected,
+}
+
+#[derive(Debug, Clone)]
+struct Info {
+    size: u64,
+    records: u64,
+    status: Status,
+}
+
+/// The spool directory and its in-memory index (shared by the reader thread and the shipper).
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    index: Mutex<BTreeMap<u64, Info>>,
+    metrics: Arc<Metrics>,
+    /// Wakes the shipper when an entry is added.
+    pub added: tokio::sync::Notify,
+}
+
+impl Spool {
+    /// Opens (creating) `<data_dir>/spool`, removes half-written temp files and returns the spool with the
+    /// headers of all entries found, in sequence order.
+    pub fn open(
+        data_dir: &Path,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Arc<Spool>, Vec<EntryHeader>), AgentError> {
+        let dir = data_dir.join("spool");
+        fs::create_dir_all(dir.join("rejected"))
+            .map_err(|e| AgentError::io("creating spool dir", &dir, e))?;
+        let mut index = BTreeMap::new();
+        let mut headers = Vec::new();
+        let rd = fs::read_dir(&dir).map_err(|e| AgentError::io("listing spool", &dir, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| AgentError::io("listing spool", &dir, e))?;
+            let path = ent.path();
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let Some(seq) = name
+                .strip_suffix(".batch")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            let (header, _) = read_entry(&path)?;
+            let size = ent.metadata().map(|m| m.len()).unwrap_or(0);
+            index.insert(
+                seq,
+                Info {
+                    size,
+                    records: header.records,
+                    status: Status::Pending,
+                },
+            );
+            headers.push(header);
+        }
+        headers.sort_by_key(|h| h.seq);
+        let spool = Arc::new(Spool {
+            dir,
+            index: Mutex::new(index),
+            metrics,
+            added: tokio::sync::Notify::new(),
+        });
+        spool.update_gauge();
+        Ok((spool, headers))
+    }
+
+    fn entry_path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:020}.batch"))
+    }
+
+    /// Writes one entry durably (file fsync, rename, dir fsync) and makes it visible to the shipper.
+    pub fn write(&self, header: &EntryHeader, body: &[u8]) -> Result<(), AgentError> {
+        let mut bytes = serde_json::to_vec(header)
+            .map_err(|e| AgentError::Internal(format!("spool header: {e}")))?;
+        bytes.push(b'\n');
+        bytes.extend_from_slice(body);
+        let path = self.entry_path(header.seq);
+        let tmp = self.dir.join(format!("{:020}.tmp", header.seq));
+        write_durable(&tmp, &path, &bytes)?;
+        self.index.lock().insert(
+            header.seq,
+            Info {
+                size: bytes.len() as u64,
+                records: header.records,
+                status: Status::Pending,
+            },
+        );
+        self.update_gauge();
+        self.added.notify_one();
+        Ok(())
+    }
+
+    /// Reads one entry (header and compressed body).
+    pub fn read(&self, seq: u64) -> Result<(EntryHeader, Vec<u8>), AgentError> {
+        read_entry(&self.entry_path(seq))
+    }
+
+    /// Bytes currently held.
+    pub fn bytes(&self) -> u64 {
+        self.index.lock().values().map(|i| i.size).sum()
+    }
+
+    fn update_gauge(&self) {
+        Metrics::set(&self.metrics.spool_bytes, self.bytes());
+    }
+
+    /// Takes the lowest pending entry for sending (marks it in flight).
+    pub fn take_next(&self) -> Option<(u64, u64)> {
+        let mut idx = self.index.lock();
+        let (seq, info) = idx.iter_mut().find(|(_, i)| i.status == Status::Pending)?;
+        info.status = Status::InFlight;
+        Some((*seq, info.records))
+    }
+
+    /// Records the outcome of sending `seq` (`Pending` puts it back for a retry later).
+    pub fn mark(&self, seq: u64, status: Status) {
+        if let Some(i) = self.index.lock().get_mut(&seq) {
+            i.status = status;
+        }
+    }
+
+    /// Whether any entry is acknowledged or rejected and waits for a checkpoint to be removed.
+    pub fn has_done(&self) -> bool {
+        self.index
+            .lock()
+            .values()
+            .any(|i| matches!(i.status, Status::Acked | Status::Rejected))
+    }
+
+    /// Whether nothing is left to deliver.
+    pub fn is_drained(&self) -> bool {
+        self.index
+            .lock()
+            .values()
+            .all(|i| matches!(i.status, Status::Acked | Status::Rejected))
+    }
+
+    /// Removes acknowledged entries below `covered` (the checkpoint's `next_seq`); rejected ones are moved to
+    /// `rejected/`. Call only after that checkpoint is durable.
+    pub fn cleanup(&self, covered: u64) -> Result<(), AgentError> {
+        let done: Vec<(u64, Status)> = self
+            .index
+            .lock()
+            .range(..covered)
+            .filter(|(_, i)| matches!(i.status, Status::Acked | Status::Rejected))
+            .map(|(s, i)| (*s, i.status))
+            .collect();
+        if done.is_empty() {
+            return Ok(());
+        }
+        for (seq, status) in &done {
+            let path = self.entry_path(*seq);
+            let res = if *status == Status::Rejected {
+                fs::rename(
+                    &path,
+                    self.dir.join("rejected").join(format!("{seq:020}.batch")),
+                )
+            } else {
+                fs::remove_file(&path)
+            };
+            match res {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(AgentError::io("removing spool entry", path, e)),
+            }
+            self.index.lock().remove(seq);
+        }
+        sync_dir(&self.dir)?;
+        if done.iter().any(|(_, s)| *s == Status::Rejected) {
+            sync_dir(&self.dir.join("rejected"))?;
+        }
+        self.update_gauge();
+        Ok(())
+    }
+}
+
+/// Reads and splits one entry file.
+pub fn read_entry(path: &Path) -> Result<(EntryHeader, Vec<u8>), AgentError> {
+    let bytes = fs::read(path).map_err(|e| AgentError::io("reading spool entry", path, e))?;
+    let corrupt = |reason: String| AgentError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let nl = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| corrupt("spool entry has no header line".into()))?;
+    let header: EntryHeader = serde_json::from_slice(&bytes[..nl])
+        .map_err(|e| corrupt(format!("spool entry header: {e}")))?;
+    if header.v != ENTRY_VERSION {
+        return Err(corrupt(format!(
+            "spool entry version {} is not supported",
+            header.v
+        )));
+    }
+    Ok((header, bytes[nl + 1..].to_vec()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn header(seq: u64) -> EntryHeader {
+        EntryHeader {
+            v: ENTRY_VERSION,
+            seq,
+            records: 2,
+            files: Vec::new(),
+            removed: vec!["x".into()],
+        }
+    }
+
+    #[test]
+    fn entries_survive_reopen_and_are_removed_only_when_covered() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::default());
+        let (spool, found) = Spool::open(dir.path(), m.clone()).unwrap();
+        assert!(found.is_empty());
+        spool.write(&header(1), b"body1").unwrap();
+        spool.write(&header(2), b"body2").unwrap();
+        std::fs::write(dir.path().join("spool/00000000000000000003.tmp"), b"half").unwrap();
+        assert_eq!(spool.read(2).unwrap().1, b"body2");
+        assert_eq!(spool.take_next(), Some((1, 2)));
+        spool.mark(1, Status::Acked);
+        assert_eq!(spool.take_next(), Some((2, 2)));
+        spool.mark(2, Status::Rejected);
+        spool.cleanup(2).unwrap();
+        assert!(!dir.path().join("spool/00000000000000000001.batch").exists());
+        assert!(dir.path().join("spool/00000000000000000002.batch").exists());
+        let (_, found) = Spool::open(dir.path(), m.clone()).unwrap();
+        assert_eq!(found, vec![header(2)]);
+        assert!(!dir.path().join("spool/00000000000000000003.tmp").exists());
+        spool.cleanup(3).unwrap();
+        assert!(dir
+            .path()
+            .join("spool/rejected/00000000000000000002.batch")
+            .exists());
+        assert_eq!(spool.bytes(), 0);
+    }
+}
