@@ -2,4 +2,5 @@
 //! retention and snapshots.
 
 pub mod schema;
+pub mod template;
 pub mod tokenizer;
