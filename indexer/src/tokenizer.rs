@@ -118,10 +118,16 @@ impl TokenStream for MessageTokenStream {
         }
     }
     fn token(&self) -> &Token {
-        &self.tokens[self.idx.saturating_sub(1).min(self.tokens.len().saturating_sub(1))]
+        &self.tokens[self
+            .idx
+            .saturating_sub(1)
+            .min(self.tokens.len().saturating_sub(1))]
     }
     fn token_mut(&mut self) -> &mut Token {
-        let i = self.idx.saturating_sub(1).min(self.tokens.len().saturating_sub(1));
+        let i = self
+            .idx
+            .saturating_sub(1)
+            .min(self.tokens.len().saturating_sub(1));
         &mut self.tokens[i]
     }
 }
