@@ -69,21 +69,23 @@ mod tests {
             any::<u64>(),
             any::<u32>(),
         )
-            .prop_map(|(ts, ns, msg, level, rid, fields, off, restart)| LogRecord {
-                ts,
-                namespace: ns,
-                message: msg,
-                level,
-                request_id: rid,
-                fields: fields.into_iter().collect::<BTreeMap<_, _>>(),
-                restart,
-                source: crate::Source {
-                    agent: "a".into(),
-                    file: "f".into(),
-                    offset: off,
+            .prop_map(
+                |(ts, ns, msg, level, rid, fields, off, restart)| LogRecord {
+                    ts,
+                    namespace: ns,
+                    message: msg,
+                    level,
+                    request_id: rid,
+                    fields: fields.into_iter().collect::<BTreeMap<_, _>>(),
+                    restart,
+                    source: crate::Source {
+                        agent: "a".into(),
+                        file: "f".into(),
+                        offset: off,
+                    },
+                    ..Default::default()
                 },
-                ..Default::default()
-            })
+            )
     }
 
     proptest! {

@@ -64,8 +64,7 @@ pub fn parse_rfc3339_nanos(s: &[u8]) -> Option<i64> {
     let hour = digits(&s[11..13])?;
     let min = digits(&s[14..16])?;
     let sec = digits(&s[17..19])?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
         return None;
     }
     let mut i = 19;
@@ -102,8 +101,8 @@ pub fn parse_rfc3339_nanos(s: &[u8]) -> Option<i64> {
         _ => return None,
     };
     let days = days_from_civil(i64::from(year), month, day);
-    let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec)
-        - offset_secs;
+    let secs =
+        days * 86_400 + i64::from(hour) * 3600 + i64::from(min) * 60 + i64::from(sec) - offset_secs;
     secs.checked_mul(NANOS_PER_SEC)?.checked_add(nanos)
 }
 

@@ -41,15 +41,15 @@ fn split_number(input: &str) -> Result<(f64, &str), UnitError> {
 /// Parses `"200ms"`, `"30s"`, `"5m"`, `"1h"`, `"7d"`, `"2w"`, `"1.5h"`; a bare number is seconds.
 pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
     let (num, unit) = split_number(input)?;
-    let secs_per_unit = match unit {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "" | "s" | "sec" | "secs" => 1.0,
-        "m" | "min" | "mins" => 60.0,
-        "h" | "hr" | "hrs" => 3600.0,
-        "d" | "day" | "days" => 86_400.0,
-        "w" | "week" | "weeks" => 604_800.0,
+    let nanos_per_unit: u64 = match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "" | "s" | "sec" | "secs" => 1_000_000_000,
+        "m" | "min" | "mins" => 60_000_000_000,
+        "h" | "hr" | "hrs" => 3_600_000_000_000,
+        "d" | "day" | "days" => 86_400_000_000_000,
+        "w" | "week" | "weeks" => 604_800_000_000_000,
         _ => {
             return Err(UnitError::UnknownUnit {
                 input: input.to_string(),
@@ -58,11 +58,20 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
             })
         }
     };
-    let secs = num * secs_per_unit;
-    if !secs.is_finite() || secs > 1e12 {
-        return Err(UnitError::Overflow(input.to_string()));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    let overflow = || UnitError::Overflow(input.to_string());
+    // Integers are computed exactly; fractions are rounded to the nanosecond.
+    let nanos = if num.fract() == 0.0 && num < 1.8e19 {
+        (num as u64)
+            .checked_mul(nanos_per_unit)
+            .ok_or_else(overflow)?
+    } else {
+        let v = (num * nanos_per_unit as f64).round();
+        if !v.is_finite() || v >= 1.8e19 {
+            return Err(overflow());
+        }
+        v as u64
+    };
+    Ok(Duration::from_nanos(nanos))
 }
 
 /// Parses `"256MiB"`, `"1GiB"`, `"64KB"`, `"512"` (bytes) into bytes. `K/M/G/T` alone are binary.
@@ -99,8 +108,14 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 && !d.is_zero() {
         return format!("{}ns", d.as_nanos());
     }
-    for (unit, per) in [("w", 604_800_000u128), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms >= per && ms % per == 0 {
+    for (unit, per) in [
+        ("w", 604_800_000u128),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= per && ms.is_multiple_of(per) {
             return format!("{}{unit}", ms / per);
         }
     }
@@ -109,8 +124,13 @@ pub fn format_duration(d: Duration) -> String {
 
 /// Formats bytes the way [`parse_size`] reads them back (largest exact binary unit).
 pub fn format_size(bytes: u64) -> String {
-    for (unit, per) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= per && bytes % per == 0 {
+    for (unit, per) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ] {
+        if bytes >= per && bytes.is_multiple_of(per) {
             return format!("{}{unit}", bytes / per);
         }
     }

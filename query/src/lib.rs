@@ -11,6 +11,7 @@ pub mod client;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod logql;
 
 pub use catalog::{Catalog, PartitionView};
 pub use engine::{Engine, QueryOptions};

@@ -1,0 +1,214 @@
+use super::*;
+use crate::logql::eval::plan::plan;
+use crate::logql::{parse, Expr};
+
+const S: i64 = 1_000_000_000;
+
+struct VecSource(Vec<LogRecord>);
+
+impl Source for VecSource {
+    fn fetch(
+        &self,
+        log: &LogExpr,
+        start_ns: i64,
+        end_ns: i64,
+        visit: &mut dyn FnMut(&LogRecord) -> bool,
+    ) -> Result<(), EvalError> {
+        let pl = plan(log, CompileLimits::default())?;
+        for r in &self.0 {
+            if r.ts >= start_ns
+                && r.ts < end_ns
+                && pl.selector_matches(&Entry::from_record(r))
+                && !visit(r)
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rec(ts_s: i64, app: &str, level: &str, msg: &str) -> LogRecord {
+    LogRecord {
+        ts: ts_s * S,
+        namespace: "shop".into(),
+        app: app.into(),
+        level: level.into(),
+        message: msg.into(),
+        ..Default::default()
+    }
+}
+
+fn data() -> VecSource {
+    let mut v = Vec::new();
+    for i in 0..120 {
+        let app = if i % 3 == 0 { "gateway" } else { "backend" };
+        let level = if i % 4 == 0 { "error" } else { "info" };
+        v.push(rec(
+            1000 + i,
+            app,
+            level,
+            &format!(r#"{{"latency_ms":{},"msg":"m{i}"}}"#, i % 10),
+        ));
+    }
+    VecSource(v)
+}
+
+fn run(q: &str, start: i64, end: i64, step: i64) -> Val {
+    let Expr::Metric(m) = parse(q).expect("parse") else {
+        panic!("metric query expected")
+    };
+    let p = Params {
+        start_ns: start * S,
+        end_ns: end * S,
+        step_ns: step * S,
+        limits: CompileLimits::default(),
+        max_samples: 1_000_000,
+    };
+    eval(&m, &p, &data()).expect("eval")
+}
+
+fn series(v: Val) -> Vec<Series> {
+    match v {
+        Val::Vector(s) => s,
+        Val::Scalar(x) => panic!("vector expected, got scalar {x}"),
+    }
+}
+
+#[test]
+fn vector_plus_vector_is_two() {
+    let s = series(run("vector(1)+vector(1)", 1000, 1000, 1));
+    assert_eq!(s.len(), 1);
+    assert!(s[0].labels.is_empty());
+    assert_eq!(s[0].points, vec![(1000 * S, 2.0)]);
+    assert_eq!(run("1 + 1", 0, 0, 1), Val::Scalar(2.0));
+}
+
+#[test]
+fn count_over_time_uses_left_open_windows() {
+    // Window at t=1060 with [60s] is (1000, 1060]: events 1001..=1060 → 60 events across both apps.
+    let s = series(run(
+        r#"sum(count_over_time({namespace="shop"}[60s]))"#,
+        1060,
+        1060,
+        1,
+    ));
+    assert_eq!(s[0].points, vec![(1060 * S, 60.0)]);
+    // Independent count of errors by app at t=1119 over (1059, 1119].
+    let s = series(run(
+        r#"sum by (app) (count_over_time({namespace="shop", level="error"}[60s]))"#,
+        1119,
+        1119,
+        1,
+    ));
+    let expected = |app: &str| {
+        (1060..=1119)
+            .filter(|t| {
+                let i = t - 1000;
+                i % 4 == 0 && ((i % 3 == 0) == (app == "gateway"))
+            })
+            .count() as f64
+    };
+    for s in &s {
+        let app = s.labels.get("app").expect("app label");
+        assert_eq!(s.points[0].1, expected(app), "app {app}");
+    }
+    assert_eq!(s.len(), 2);
+}
+
+#[test]
+fn rate_has_no_extrapolation() {
+    let s = series(run(r#"sum(rate({namespace="shop"}[60s]))"#, 1060, 1060, 1));
+    assert_eq!(s[0].points[0].1, 1.0);
+}
+
+#[test]
+fn unwrap_and_topk() {
+    let s = series(run(
+        r#"max_over_time({namespace="shop"} | json | unwrap latency_ms [200s]) by (app)"#,
+        1119,
+        1119,
+        1,
+    ));
+    assert_eq!(s.len(), 2);
+    assert!(s.iter().all(|x| x.points[0].1 == 9.0));
+    let s = series(run(
+        r#"topk(1, sum by (app) (count_over_time({namespace="shop"}[200s])))"#,
+        1119,
+        1119,
+        1,
+    ));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].labels.get("app").map(String::as_str), Some("backend"));
+    assert_eq!(s[0].points[0].1, 80.0);
+}
+
+#[test]
+fn range_steps_offset_and_binary() {
+    let s = series(run(
+        r#"sum(count_over_time({namespace="shop"}[10s]))"#,
+        1010,
+        1030,
+        10,
+    ));
+    assert_eq!(
+        s[0].points,
+        vec![(1010 * S, 10.0), (1020 * S, 10.0), (1030 * S, 10.0)]
+    );
+    let s = series(run(
+        r#"sum(count_over_time({namespace="shop"}[10s] offset 200s))"#,
+        1300,
+        1300,
+        10,
+    ));
+    assert_eq!(s[0].points, vec![(1300 * S, 10.0)]);
+    let s = series(run(
+        r#"sum(count_over_time({namespace="shop", level="error"}[120s])) / sum(count_over_time({namespace="shop"}[120s]))"#,
+        1119,
+        1119,
+        1,
+    ));
+    assert_eq!(s[0].points[0].1, 0.25);
+    let s = series(run(
+        r#"sum by (app) (count_over_time({namespace="shop"}[200s])) > 50"#,
+        1119,
+        1119,
+        1,
+    ));
+    assert_eq!(s.len(), 1);
+}
+
+#[test]
+fn absent_over_time_reports_gaps() {
+    let s = series(run(
+        r#"absent_over_time({namespace="shop", app="nope"}[10s])"#,
+        1010,
+        1010,
+        1,
+    ));
+    assert_eq!(s[0].points, vec![(1010 * S, 1.0)]);
+    assert_eq!(s[0].labels.get("app").map(String::as_str), Some("nope"));
+    assert!(series(run(
+        r#"absent_over_time({namespace="shop"}[10s])"#,
+        1010,
+        1010,
+        1
+    ))
+    .is_empty());
+}
+
+#[test]
+fn too_many_points_is_refused() {
+    let Expr::Metric(m) = parse(r#"count_over_time({app="x"}[1s])"#).expect("parse") else {
+        panic!()
+    };
+    let p = Params {
+        start_ns: 0,
+        end_ns: 20_000 * S,
+        step_ns: S,
+        limits: CompileLimits::default(),
+        max_samples: 10,
+    };
+    let e = eval(&m, &p, &data()).expect_err("resolution");
+    assert!(e.0.contains("maximum resolution"));
+}

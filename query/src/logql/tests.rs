@@ -1,0 +1,209 @@
+//! LogQL corpus: queries from Loki's documentation that must parse, and malformed ones that must be refused with
+//! a position.
+
+use super::*;
+
+const ACCEPTED: &[&str] = &[
+    r#"{container="query-frontend",namespace="loki-dev"} |= "metrics.go" | logfmt | duration > 10s and throughput_mb < 500"#,
+    r#"{job="varlogs"} |= "error" != "timeout""#,
+    r#"{name=~"mysql.+"}"#,
+    r#"{name=~"mysql.+", env!="dev"} |= "error""#,
+    r#"{app="foo"} |~ "(?i)error""#,
+    r#"{job="mysql"} |= "error" or "fail""#,
+    r#"{job="varlogs"} | json | line_format "{{.message}}""#,
+    r#"{cluster="ops-tools1", namespace="loki-dev", job="loki-dev/query-frontend"} |= "metrics.go" !="out of order" | logfmt | duration > 30s or status_code!="200""#,
+    r#"{job="loki"} | logfmt | level="error" or (level="warn" and duration > 10s)"#,
+    r#"{app="foo"} | json first_server="servers[0]", ua="request.headers[\"User-Agent\"]""#,
+    r#"{job="nginx"} | pattern "<ip> - - <_> \"<method> <uri> <_>\" <status> <size> <_> \"<agent>\" <_>""#,
+    r#"{job="x"} | regexp "(?P<method>\\w+) (?P<path>[\\w|/]+) \\((?P<status>\\d+?)\\) (?P<duration>.*)""#,
+    r#"{app="x"} | label_format foo=bar, baz="{{.qux}}""#,
+    r#"{app="x"} | drop level, method="GET""#,
+    r#"{app="x"} | keep level, status"#,
+    r#"{app="x"} | logfmt --strict"#,
+    r#"{app="x"} | logfmt --keep-empty --strict host, status="response.status""#,
+    r#"{app="x"} | unpack"#,
+    r#"{app="x"} | decolorize"#,
+    r#"{app="x"} | json | status >= 400 and status < 500"#,
+    r#"{app="x"} | logfmt | size > 20KB"#,
+    r#"{app="x"} | json | level=~"err.*|fatal""#,
+    r#"{job="varlogs"} |> "<_> error <_>""#,
+    r#"{namespace="samplemind-production", app="backend"}"#,
+    r#"{service_name="backend", detected_level="error"} | request_id="abc-123""#,
+    r#"{app="x"} | json | __error__="""#,
+    r#"{app="x"} | json | latency_ms > -1 , status != 200"#,
+    r#"count_over_time({job="mysql"}[5m])"#,
+    r#"sum by (host) (rate({job="mysql"} |= "error" != "timeout" | json | duration > 10s [1m]))"#,
+    r#"topk(10,sum(rate({region="us-east1"}[5m])) by (name))"#,
+    r#"avg(rate(({job="nginx"} |= "GET")[10s])) by (region)"#,
+    r#"sum by (org_id) (sum_over_time({cluster="ops-tools1",container="loki-dev"} |= "metrics.go" | logfmt | unwrap bytes_processed [1m]))"#,
+    r#"quantile_over_time(0.99, {cluster="ops-tools1",container="ingress-nginx"} | json | __error__ = "" | unwrap request_time [1m]) by (path)"#,
+    r#"sum(count_over_time({foo="bar"}[5m])) by (level)"#,
+    r#"sum(rate({app="foo"}[1m])) / sum(rate({app="bar"}[1m]))"#,
+    r#"count_over_time({app="foo"}[1m]) > 10"#,
+    r#"sum(rate({app="foo"}[1m])) > bool 1"#,
+    r#"vector(1)+vector(1)"#,
+    r#"1 + 1 * 2 ^ 3 ^ 2"#,
+    r#"rate({app="x"}[5m] offset 1h)"#,
+    r#"count_over_time({app="x"}[5m] |= "err")"#,
+    r#"sum without (instance) (rate({app="x"}[5m]))"#,
+    r#"bytes_over_time({app="x"}[1m]) + bytes_rate({app="x"}[1m])"#,
+    r#"sum_over_time({app="x"} | logfmt | unwrap duration(latency) [5m])"#,
+    r#"max_over_time({app="x"} | json | unwrap bytes(size) | __error__="" [5m]) by (pod)"#,
+    r#"label_replace(rate({job="api-server",service="a:c"} |= "err" [5m]), "foo", "$1", "service", "(.*):.*")"#,
+    r#"sort_desc(sum by (app) (count_over_time({namespace="a"}[1h])))"#,
+    r#"sum by (app) (count_over_time({namespace="a"}[1h])) / on (app) sum by (app) (count_over_time({namespace="a"}[1h]))"#,
+    r#"-sum(rate({app="x"}[1m]))"#,
+    "{app=\"x\"} # a comment\n |= \"y\"",
+];
+
+const REJECTED: &[(&str, &str)] = &[
+    (r#"{}"#, "at least one matcher"),
+    (r#"{app=""}"#, "empty-compatible"),
+    (r#"{app!="x"}"#, "empty-compatible"),
+    (r#"{app="x""#, "expected ',' or '}'"),
+    (r#"{app="x} "#, "unterminated string"),
+    (r#"{app="x"} |= "#, "expected a quoted string"),
+    (r#"{app="x"} | unknownstage"#, "unknown pipeline stage"),
+    (
+        r#"count_over_time({app="x"})"#,
+        "expected a range like [5m]",
+    ),
+    (
+        r#"rate({app="x"}[5x])"#,
+        "invalid number, duration or bytes literal",
+    ),
+    (
+        r#"sum_over_time({app="x"}[5m])"#,
+        "needs an unwrapped label",
+    ),
+    (
+        r#"count_over_time({app="x"} | unwrap foo [5m])"#,
+        "unwrap is only valid",
+    ),
+    (
+        r#"{app="x"} + 1"#,
+        "log query cannot be used in a binary operation",
+    ),
+    (
+        r#"sum(rate({app="x"}[5m])) by"#,
+        "'(' starting a label list",
+    ),
+    (r#"topk(rate({app="x"}[5m]))"#, "k (a number)"),
+    (
+        r#"{app="x"} | json | status >"#,
+        "a quoted string (with = or !=), a number",
+    ),
+    (r#"{app="x"} | logfmt --foo"#, "unknown logfmt flag"),
+    (r#"vector("a")"#, "expected a number"),
+    (r#"1 +"#, "a stream selector"),
+    (r#"{app="x"} {app="y"}"#, "end of query"),
+    (r#"foo({app="x"}[5m])"#, "unknown function"),
+    (r#"{app="x"} | json | status =~ 5"#, "a quoted regex"),
+    (r#"{app "x"}"#, "one of = != =~ !~"),
+];
+
+#[test]
+fn documented_queries_parse() {
+    for q in ACCEPTED {
+        if let Err(e) = parse(q) {
+            panic!("query should parse: {q}\n  {e}");
+        }
+    }
+}
+
+#[test]
+fn malformed_queries_are_refused_with_position_and_expectation() {
+    for (q, expected) in REJECTED {
+        match parse(q) {
+            Ok(e) => panic!("query should be refused: {q}\n  parsed as {e:?}"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(expected),
+                    "query {q}: error {msg:?} should mention {expected:?}"
+                );
+                assert!(msg.starts_with("parse error at line 1, col "), "{msg}");
+                assert!(e.pos <= q.len());
+            }
+        }
+    }
+}
+
+#[test]
+fn error_position_points_at_the_problem() {
+    let q = r#"{app="x"} | json | status >"#;
+    let e = parse(q).expect_err("incomplete");
+    assert_eq!(e.col, q.len() + 1);
+    let e = parse("{app=\"x\"}\n | bogus").expect_err("bad stage");
+    assert_eq!((e.line, e.col), (2, 4));
+}
+
+#[test]
+fn precedence_follows_prometheus() {
+    // 1 + 2 * 3 ^ 2 = 1 + (2 * (3 ^ 2))
+    let Expr::Metric(MetricExpr::Binary { op, rhs, .. }) = parse("1 + 2 * 3 ^ 2").expect("parse")
+    else {
+        panic!("binary expected");
+    };
+    assert_eq!(op, BinOp::Add);
+    let MetricExpr::Binary { op, rhs, .. } = *rhs else {
+        panic!("nested binary expected");
+    };
+    assert_eq!(op, BinOp::Mul);
+    assert!(matches!(*rhs, MetricExpr::Binary { op: BinOp::Pow, .. }));
+}
+
+#[test]
+fn selector_and_pipeline_shapes() {
+    let l = parse_log(r#"{namespace="a", app=~"b|c"} |= "x" or "y" | json | level="error" | line_format "{{.msg}}""#)
+        .expect("parse");
+    assert_eq!(l.selector.len(), 2);
+    assert_eq!(l.selector[1].op, MatchOp::Re);
+    assert_eq!(
+        l.pipeline[0],
+        Stage::LineFilter {
+            op: LineOp::Contains,
+            values: vec!["x".into(), "y".into()]
+        }
+    );
+    assert_eq!(l.pipeline[1], Stage::Json(vec![]));
+    assert!(
+        matches!(&l.pipeline[2], Stage::LabelFilter(LabelFilter::String(m)) if m.name == "level")
+    );
+    assert_eq!(l.pipeline[3], Stage::LineFormat("{{.msg}}".into()));
+}
+
+#[test]
+fn range_forms() {
+    let Expr::Metric(MetricExpr::Range {
+        range_ns,
+        offset_ns,
+        log,
+        ..
+    }) = parse(r#"count_over_time({app="x"}[5m] |= "err" offset 1h)"#)
+        .or_else(|_| parse(r#"count_over_time({app="x"} |= "err" [5m] offset 1h)"#))
+        .expect("parse")
+    else {
+        panic!("range expected");
+    };
+    assert_eq!(range_ns, 300_000_000_000);
+    assert_eq!(offset_ns, 3_600_000_000_000);
+    assert_eq!(log.pipeline.len(), 1);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(s in ".{0,80}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn arbitrary_logql_shaped_input_never_panics(s in r#"[{}()\[\]|=~!<>"a-z0-9 ,.+*/^-]{0,60}"#) {
+            let _ = parse(&s);
+        }
+    }
+}
