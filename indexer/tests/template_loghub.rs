@@ -108,7 +108,8 @@ struct Outcome {
 }
 
 fn evaluate(csv_path: &Path) -> Outcome {
-    let text = fs::read_to_string(csv_path).unwrap_or_else(|e| panic!("read {}: {e}", csv_path.display()));
+    let text =
+        fs::read_to_string(csv_path).unwrap_or_else(|e| panic!("read {}: {e}", csv_path.display()));
     let rows = parse_csv(&text);
     let header = &rows[0];
     let col = |name: &str| {
@@ -123,10 +124,17 @@ fn evaluate(csv_path: &Path) -> Outcome {
     let mut predicted = Vec::new();
     let mut examples: HashMap<String, String> = HashMap::new();
     for row in &rows[1..] {
-        assert_eq!(row.len(), header.len(), "{}: ragged row {row:?}", csv_path.display());
+        assert_eq!(
+            row.len(),
+            header.len(),
+            "{}: ragged row {row:?}",
+            csv_path.display()
+        );
         predicted.push(miner.assign(&row[content]));
         truth.push(row[event].clone());
-        examples.entry(row[event].clone()).or_insert_with(|| row[content].clone());
+        examples
+            .entry(row[event].clone())
+            .or_insert_with(|| row[content].clone());
     }
     let ga = grouping_accuracy(&truth, &predicted);
     // Describe wrongly grouped truth events, largest first, to make a failure actionable.
@@ -138,17 +146,35 @@ fn evaluate(csv_path: &Path) -> Outcome {
     }
     let mut wrong: Vec<(usize, String)> = truth_sets
         .iter()
-        .filter(|(t, ps)| ps.iter().any(|p| p != &ps[0] || pred_sets[p].iter().any(|x| x != *t)))
+        .filter(|(t, ps)| {
+            ps.iter()
+                .any(|p| p != &ps[0] || pred_sets[p].iter().any(|x| x != *t))
+        })
         .map(|(t, ps)| {
             let mut ids: Vec<u64> = ps.clone();
             ids.sort_unstable();
             ids.dedup();
-            let texts: Vec<String> = ids.iter().map(|id| miner.text(*id).unwrap_or_default()).collect();
-            (ps.len(), format!("  {t} ({} msgs, e.g. {:?}) -> {texts:?}", ps.len(), examples[*t]))
+            let texts: Vec<String> = ids
+                .iter()
+                .map(|id| miner.text(*id).unwrap_or_default())
+                .collect();
+            (
+                ps.len(),
+                format!(
+                    "  {t} ({} msgs, e.g. {:?}) -> {texts:?}",
+                    ps.len(),
+                    examples[*t]
+                ),
+            )
         })
         .collect();
     wrong.sort_by(|a, b| b.0.cmp(&a.0));
-    let report = wrong.into_iter().take(8).map(|w| w.1).collect::<Vec<_>>().join("\n");
+    let report = wrong
+        .into_iter()
+        .take(8)
+        .map(|w| w.1)
+        .collect::<Vec<_>>()
+        .join("\n");
     Outcome { ga, report }
 }
 
@@ -183,7 +209,14 @@ fn loghub_grouping_accuracy_at_least_095_on_each_dataset() {
         seen.push(name);
     }
     for required in REQUIRED {
-        assert!(seen.iter().any(|s| s == required), "dataset {required} missing in {}", dir.display());
+        assert!(
+            seen.iter().any(|s| s == required),
+            "dataset {required} missing in {}",
+            dir.display()
+        );
     }
-    assert!(failures.is_empty(), "grouping accuracy below {MIN_GA}: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "grouping accuracy below {MIN_GA}: {failures:?}"
+    );
 }

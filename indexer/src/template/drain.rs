@@ -18,9 +18,25 @@ use super::MinerOptions;
 pub(crate) struct Cluster {
     pub(crate) id: u64,
     pub(crate) tokens: Vec<Box<str>>,
+    /// Per token: [`CONST`], [`WILD`] (exactly `<*>`) or [`PARTLY_WILD`] (holds `<*>`, like `blk_<*>`).
+    kinds: Vec<u8>,
     /// The tree keys chosen when the cluster was created (persisted so a reload rebuilds the same tree even
     /// after the template generalised).
     pub(crate) route: Vec<Box<str>>,
+}
+
+const CONST: u8 = 0;
+const WILD: u8 = 1;
+const PARTLY_WILD: u8 = 2;
+
+fn kind(token: &str) -> u8 {
+    if token == WILDCARD {
+        WILD
+    } else if token.contains(WILDCARD) {
+        PARTLY_WILD
+    } else {
+        CONST
+    }
 }
 
 impl Cluster {
@@ -94,10 +110,6 @@ pub(crate) struct Drain {
     roots: FnvMap<usize, Node>,
 }
 
-fn is_wild(token: &str) -> bool {
-    token.contains(WILDCARD)
-}
-
 impl Drain {
     pub(crate) fn len(&self) -> usize {
         self.clusters.len()
@@ -120,12 +132,17 @@ impl Drain {
         let Some(mut node) = self.roots.get(&tokens.len()) else {
             return Found::None;
         };
-        let route_len = opts.max_node_depth().saturating_sub(1).min(tokens.len().saturating_sub(1));
+        let route_len = opts
+            .max_node_depth()
+            .saturating_sub(1)
+            .min(tokens.len().saturating_sub(1));
         for token in &tokens[..route_len] {
             let child = if *token == WILDCARD {
                 node.children.get(WILDCARD)
             } else {
-                node.children.get(*token).or_else(|| node.children.get(WILDCARD))
+                node.children
+                    .get(*token)
+                    .or_else(|| node.children.get(WILDCARD))
             };
             match child {
                 Some(c) => node = c,
@@ -138,20 +155,19 @@ impl Drain {
     fn best_in_leaf(&self, leaf: &[u32], tokens: &[&str], opts: &MinerOptions) -> Found {
         let mut best: Option<(u32, f64, usize, bool)> = None;
         for &idx in leaf {
-            let tpl = &self.clusters[idx as usize].tokens;
-            if tpl.len() != tokens.len() {
+            if self.clusters[idx as usize].tokens.len() != tokens.len() {
                 continue;
             }
+            let cluster = &self.clusters[idx as usize];
             let (mut same, mut both_wild, mut params, mut covered) = (0usize, 0usize, 0usize, true);
-            for (t, m) in tpl.iter().zip(tokens) {
-                let t: &str = t;
-                if t == WILDCARD {
+            for ((t, &k), m) in cluster.tokens.iter().zip(&cluster.kinds).zip(tokens) {
+                if k == WILD {
                     params += 1;
                     if *m == WILDCARD {
                         both_wild += 1;
                     }
-                } else if t == *m {
-                    if is_wild(t) {
+                } else if **t == **m {
+                    if k == PARTLY_WILD {
                         both_wild += 1;
                     } else {
                         same += 1;
@@ -161,7 +177,11 @@ impl Drain {
                 }
             }
             let denom = tokens.len() - both_wild;
-            let sim = if denom == 0 { 1.0 } else { same as f64 / denom as f64 };
+            let sim = if denom == 0 {
+                1.0
+            } else {
+                same as f64 / denom as f64
+            };
             let better = match best {
                 None => true,
                 Some((_, s, p, _)) => sim > s || (sim == s && params > p),
@@ -180,9 +200,15 @@ impl Drain {
     /// Generalises cluster `idx` to cover `tokens` (positions that differ become `<*>`).
     pub(crate) fn merge(&mut self, idx: u32, tokens: &[&str]) {
         let cluster = &mut self.clusters[idx as usize];
-        for (t, m) in cluster.tokens.iter_mut().zip(tokens) {
-            if &**t != *m && &**t != WILDCARD {
+        for ((t, k), m) in cluster
+            .tokens
+            .iter_mut()
+            .zip(cluster.kinds.iter_mut())
+            .zip(tokens)
+        {
+            if *k != WILD && &**t != *m {
                 *t = WILDCARD.into();
+                *k = WILD;
             }
         }
     }
@@ -213,13 +239,16 @@ impl Drain {
         }
         let idx = u32::try_from(self.clusters.len()).unwrap_or(u32::MAX);
         let n = tokens.len();
-        let route_len = opts.max_node_depth().saturating_sub(1).min(n.saturating_sub(1));
+        let route_len = opts
+            .max_node_depth()
+            .saturating_sub(1)
+            .min(n.saturating_sub(1));
         let mut node = self.roots.entry(n).or_default();
         let mut chosen = Vec::with_capacity(route_len);
-        for depth in 0..route_len {
+        for (depth, own) in tokens.iter().take(route_len).enumerate() {
             let token: &str = match &route {
                 Some(r) => r.get(depth).map_or(WILDCARD, |t| &**t),
-                None => &tokens[depth],
+                None => own,
             };
             let key: &str = if token == WILDCARD {
                 WILDCARD
@@ -239,7 +268,13 @@ impl Drain {
         }
         node.clusters.push(idx);
         self.by_id.insert(id, idx);
-        self.clusters.push(Cluster { id, tokens, route: chosen });
+        let kinds = tokens.iter().map(|t| kind(t)).collect();
+        self.clusters.push(Cluster {
+            id,
+            tokens,
+            kinds,
+            route: chosen,
+        });
         true
     }
 }

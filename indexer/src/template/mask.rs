@@ -4,9 +4,9 @@
 //! Generic rules only (no per-format knowledge):
 //! - quoted strings (`"…"`, `'…'`) → `"<*>"` / `'<*>'`, except a double-quoted string followed by `:` (a JSON
 //!   key), which is kept;
-//! - emails, UUIDs and colon-separated hex runs (IPv6, MAC addresses) → `<*>`;
+//! - emails and colon-separated hex runs (IPv6, MAC addresses, clock times) → `<*>`;
 //! - every other *segment* (a run between delimiters such as whitespace, `/ \\ : = , ( ) [ ] { } ; @ | < > #`) is
-//!   split into parts at `.`, `_` and `-`; from the first part that holds a digit (numbers, hex ids, IPv4,
+//!   split into parts at `.`, `_` and `-`; from the first part that holds a digit (numbers, hex ids, UUIDs, IPv4,
 //!   durations like `250ms`, ids inside paths like `/users/123`) or is a long hex string (`deadbeef`), the rest of
 //!   the segment becomes `<*>`. The alphabetic prefix stays: `blk_-42` → `blk_<*>`, `job_17_3` → `job_<*>`.
 //!
@@ -69,13 +69,18 @@ pub fn mask_into(message: &str, out: &mut String) {
         } else if is_delim(c) {
             out.push(c as char);
             i += 1;
-        } else if let Some(end) = special_end(b, i, prev_alnum) {
-            out.push_str(WILDCARD);
-            i = end;
         } else {
             let end = segment_end(b, i);
-            push_segment(&message[i..end], out);
-            i = end;
+            match special_end(b, i, end) {
+                Some(special) => {
+                    out.push_str(WILDCARD);
+                    i = special;
+                }
+                None => {
+                    push_segment(&message[i..end], out);
+                    i = end;
+                }
+            }
         }
     }
 }
@@ -86,36 +91,39 @@ pub fn first_line(message: &str) -> &str {
     line.strip_suffix('\r').unwrap_or(line)
 }
 
+/// The line a multi-line message is grouped by: its first line (a JVM exception header, a Go `panic:` line),
+/// except for a Python traceback, whose exception line (`ValueError: …`) is its last line.
+pub fn header_line(message: &str) -> &str {
+    let first = first_line(message);
+    if first.trim_end() != "Traceback (most recent call last):" {
+        return first;
+    }
+    message
+        .lines()
+        .rev()
+        .map(str::trim_end)
+        .find(|l| !l.is_empty() && !l.starts_with(char::is_whitespace))
+        .unwrap_or(first)
+}
+
 fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
+/// Bytes that end a segment and are copied as they are.
+const DELIMS: [bool; 256] = {
+    let mut t = [false; 256];
+    let list = b" \t\n\r\x0c/:=,()[]{};@|<>\"'#&?`\\";
+    let mut k = 0;
+    while k < list.len() {
+        t[list[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 fn is_delim(c: u8) -> bool {
-    c.is_ascii_whitespace()
-        || matches!(
-            c,
-            b'/' | b':'
-                | b'='
-                | b','
-                | b'('
-                | b')'
-                | b'['
-                | b']'
-                | b'{'
-                | b'}'
-                | b';'
-                | b'@'
-                | b'|'
-                | b'<'
-                | b'>'
-                | b'"'
-                | b'\''
-                | b'#'
-                | b'&'
-                | b'?'
-                | b'`'
-                | b'\\'
-        )
+    DELIMS[c as usize]
 }
 
 fn segment_end(b: &[u8], start: usize) -> usize {
@@ -143,7 +151,8 @@ fn quoted_end(b: &[u8], start: usize) -> Option<usize> {
             return None;
         }
         if c == q {
-            let closes = j > start + 1 && (q == b'"' || b.get(j + 1).is_none_or(|&d| closes_quote(d)));
+            let closes =
+                j > start + 1 && (q == b'"' || b.get(j + 1).is_none_or(|&d| closes_quote(d)));
             return closes.then_some(j + 1);
         }
         j += 1;
@@ -156,105 +165,108 @@ fn closes_quote(c: u8) -> bool {
     c.is_ascii_whitespace() || matches!(c, b',' | b';' | b':' | b')' | b']' | b'}' | b'?')
 }
 
-/// Variables that span delimiters and are recognised whole: emails, UUIDs, colon-hex runs (IPv6, MAC).
-fn special_end(b: &[u8], start: usize, prev_alnum: bool) -> Option<usize> {
-    if prev_alnum {
-        return None;
+/// Variables that span delimiters and are recognised whole: emails (a segment followed by `@`) and colon-hex
+/// runs such as IPv6 `fe80::1`, MACs and clock times (a short hex segment followed by `:`). `end` is the end of
+/// the segment starting at `start`.
+fn special_end(b: &[u8], start: usize, end: usize) -> Option<usize> {
+    match b.get(end) {
+        Some(b'@') => email_end(b, start, end),
+        Some(b':') if end - start <= 4 && b[start..end].iter().all(u8::is_ascii_hexdigit) => {
+            colon_hex_end(b, start)
+        }
+        _ => None,
     }
-    email_end(b, start).or_else(|| colon_hex_end(b, start))
 }
 
-fn email_end(b: &[u8], start: usize) -> Option<usize> {
-    let mut j = start;
-    while j < b.len() && (b[j].is_ascii_alphanumeric() || matches!(b[j], b'.' | b'_' | b'%' | b'+' | b'-')) {
-        j += 1;
-    }
-    if j == start || b.get(j) != Some(&b'@') {
+/// Longest domain considered (RFC 1035).
+const MAX_DOMAIN: usize = 253;
+
+fn email_end(b: &[u8], start: usize, at: usize) -> Option<usize> {
+    let local_ok = b[start..at]
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-'));
+    if !local_ok {
         return None;
     }
-    let dom_start = j + 1;
+    let dom_start = at + 1;
+    let limit = b.len().min(dom_start + MAX_DOMAIN);
     let mut k = dom_start;
-    while k < b.len() && (b[k].is_ascii_alphanumeric() || b[k] == b'.' || b[k] == b'-') {
+    while k < limit && (b[k].is_ascii_alphanumeric() || b[k] == b'.' || b[k] == b'-') {
         k += 1;
     }
     // Trailing dots belong to the sentence, not the domain.
     while k > dom_start && b[k - 1] == b'.' {
         k -= 1;
     }
-    let dot = (dom_start + 1..k.saturating_sub(1)).rev().find(|&d| b[d] == b'.')?;
+    let dot = (dom_start + 1..k.saturating_sub(1))
+        .rev()
+        .find(|&d| b[d] == b'.')?;
     let tld = &b[dot + 1..k];
     (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)).then_some(k)
 }
 
-/// Colon-separated hex (IPv6 such as `fe80::1`, MACs such as `00:1a:2b:3c:4d:5e`), ending at a non-word byte.
-/// Also matches UUIDs (8-4-4-4-12 hex).
+/// Longest colon-hex run considered (an IPv6 address with an IPv4 tail is at most 45 bytes).
+const MAX_COLON_HEX: usize = 64;
+
+/// A colon-separated hex run (at least two colons and a digit) that ends before a non-word byte.
 fn colon_hex_end(b: &[u8], start: usize) -> Option<usize> {
+    let limit = b.len().min(start + MAX_COLON_HEX);
     let mut j = start;
-    let (mut colons, mut dashes, mut digits) = (0, 0, 0);
-    while j < b.len() && (b[j].is_ascii_hexdigit() || b[j] == b':' || b[j] == b'-' || b[j] == b'.') {
+    let (mut colons, mut digits) = (0, 0);
+    while j < limit && (b[j].is_ascii_hexdigit() || b[j] == b':' || b[j] == b'.') {
         match b[j] {
             b':' => colons += 1,
-            b'-' => dashes += 1,
             c if c.is_ascii_digit() => digits += 1,
             _ => {}
         }
         j += 1;
     }
+    if j == limit && limit < b.len() {
+        return None;
+    }
     // Trailing separators belong to the text around the value.
-    while j > start && matches!(b[j - 1], b':' | b'-' | b'.') {
+    while j > start && matches!(b[j - 1], b':' | b'.') {
         if b[j - 1] == b':' {
             colons -= 1;
         }
-        if b[j - 1] == b'-' {
-            dashes -= 1;
-        }
         j -= 1;
     }
-    if b.get(j).is_some_and(|&c| is_word_byte(c)) {
+    if b.get(j).is_some_and(|&c| is_word_byte(c) || c == b'-') {
         return None;
     }
-    let run = &b[start..j];
-    if is_uuid(run) {
-        return Some(j);
-    }
-    (colons >= 2 && dashes == 0 && digits > 0 && run.len() >= 5).then_some(j)
+    (colons >= 2 && digits > 0).then_some(j)
 }
 
-fn is_uuid(run: &[u8]) -> bool {
-    run.len() == 36
-        && run.iter().enumerate().all(|(k, &c)| {
-            if matches!(k, 8 | 13 | 18 | 23) {
-                c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
-}
-
-/// Copies `seg` (no delimiters inside) to `out`, masking from its first variable part on.
+/// Copies `seg` (no delimiters inside) to `out`, masking from its first variable part on: a part (between
+/// `.`, `_`, `-`) holding a digit, or a hex string of 8 or more.
 fn push_segment(seg: &str, out: &mut String) {
     let b = seg.as_bytes();
-    let mut part_start = 0;
-    // End of the constant prefix to keep: the last non-empty constant part and one separator after it.
-    let mut keep = 0;
+    let (mut part_start, mut keep) = (0, 0);
+    let (mut digit, mut hex) = (false, true);
     for j in 0..=b.len() {
-        let at_sep = j == b.len() || matches!(b[j], b'.' | b'_' | b'-');
-        if !at_sep {
-            continue;
+        let c = b.get(j).copied().unwrap_or(b'.');
+        if matches!(c, b'.' | b'_' | b'-') {
+            let len = j - part_start;
+            if digit || (hex && len >= 8) {
+                out.push_str(&seg[..keep]);
+                out.push_str(WILDCARD);
+                if b.len() > 1 && b.ends_with(b".") {
+                    // A sentence's full stop is not part of the value.
+                    out.push('.');
+                }
+                return;
+            }
+            if len > 0 {
+                // Keep the last constant part and one separator after it.
+                keep = (j + 1).min(b.len());
+            }
+            part_start = j + 1;
+            digit = false;
+            hex = true;
+        } else {
+            digit |= c.is_ascii_digit();
+            hex &= c.is_ascii_hexdigit();
         }
-        if is_variable_part(&b[part_start..j]) {
-            out.push_str(&seg[..keep]);
-            out.push_str(WILDCARD);
-            return;
-        }
-        if j > part_start {
-            keep = (j + 1).min(b.len());
-        }
-        part_start = j + 1;
     }
     out.push_str(seg);
-}
-
-fn is_variable_part(part: &[u8]) -> bool {
-    part.iter().any(u8::is_ascii_digit) || (part.len() >= 8 && part.iter().all(u8::is_ascii_hexdigit))
 }

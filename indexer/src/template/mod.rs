@@ -1,6 +1,7 @@
 //! Message templates: every message maps to a stable template id at ingest, for "top-N errors" grouping.
 //!
-//! Flow: take the message's first line (a stack trace groups by its exception header), cap it
+//! Flow: take the message's header line ([`header_line`]: the first line, so a stack trace groups by its
+//! exception header; a Python traceback's exception line), cap it
 //! ([`MAX_LINE_BYTES`], [`MAX_TOKENS`]), [`mask`] its variables (numbers, hex, UUIDs, IPs, quoted strings, ids in
 //! paths, emails, durations) to `<*>`, then cluster the token sequence Drain-style ([`drain`]): similar sequences
 //! share a cluster whose template generalises (token → `<*>`) as it absorbs messages.
@@ -19,6 +20,7 @@ mod drain;
 mod mask;
 mod persist;
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,7 +28,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use drain::{Drain, Found};
-pub use mask::{first_line, mask, mask_into, WILDCARD};
+pub use mask::{first_line, header_line, mask, mask_into, WILDCARD};
 
 /// Bytes of a message's first line considered for its template (longer lines are cut at a char boundary).
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -37,7 +39,9 @@ pub const MAX_TOKENS: usize = 256;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// Reading or writing the state file failed.
-    #[error("templates: {op} {path}: {source} (check the data directory's permissions and free space)")]
+    #[error(
+        "templates: {op} {path}: {source} (check the data directory's permissions and free space)"
+    )]
     Io {
         /// What was being done.
         op: &'static str,
@@ -149,9 +153,22 @@ impl TemplateMiner {
 
     /// The template id of `message` (see the module docs for stability guarantees).
     pub fn assign(&self, message: &str) -> u64 {
-        let mut masked = String::new();
-        mask_into(cap_line(first_line(message)), &mut masked);
-        let mut tokens: Vec<&str> = masked.split(' ').filter(|t| !t.is_empty()).take(MAX_TOKENS).collect();
+        thread_local! {
+            static BUF: RefCell<String> = RefCell::new(String::with_capacity(256));
+        }
+        BUF.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut masked) => self.assign_with(message, &mut masked),
+            Err(_) => self.assign_with(message, &mut String::new()),
+        })
+    }
+
+    fn assign_with(&self, message: &str, masked: &mut String) -> u64 {
+        mask_into(cap_line(header_line(message)), masked);
+        let mut tokens: Vec<&str> = masked
+            .split(' ')
+            .filter(|t| !t.is_empty())
+            .take(MAX_TOKENS)
+            .collect();
         // A list of ids (`blk_<*> blk_<*> …`) is one variable, whatever its length.
         tokens.dedup_by(|a, b| a == b && a.contains(WILDCARD));
         {
@@ -198,7 +215,12 @@ impl TemplateMiner {
 
     /// All `(id, template text)` pairs in creation order (for listing and debugging).
     pub fn templates(&self) -> Vec<(u64, String)> {
-        self.drain.read().clusters().iter().map(|c| (c.id, c.text())).collect()
+        self.drain
+            .read()
+            .clusters()
+            .iter()
+            .map(|c| (c.id, c.text()))
+            .collect()
     }
 
     /// The options in use.

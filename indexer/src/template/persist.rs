@@ -81,8 +81,8 @@ pub(crate) fn load(path: &Path, opts: &MinerOptions) -> Result<Drain, TemplateEr
         path: path.display().to_string(),
         reason,
     };
-    let state: StateFile =
-        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not a template state file: {e}")))?;
+    let state: StateFile = serde_json::from_slice(&bytes)
+        .map_err(|e| corrupt(format!("not a template state file: {e}")))?;
     if state.version != VERSION {
         return Err(corrupt(format!(
             "format version {} (this build reads version {VERSION})",
