@@ -101,11 +101,13 @@ async fn keyword_filters_are_exact_and_newest_first() {
     assert_eq!(offsets(&got), offsets(&want));
 }
 
+type Pred = Box<dyn Fn(&LogRecord) -> bool>;
+
 #[tokio::test]
 async fn full_text_forms() {
     let f = fixture(AuthTokens::default()).await;
     let has = |r: &LogRecord, w: &str| r.message.to_lowercase().split(' ').any(|t| t == w);
-    let cases: Vec<(&str, Box<dyn Fn(&LogRecord) -> bool>)> = vec![
+    let cases: Vec<(&str, Pred)> = vec![
         ("timeout", Box::new(|r| r.message.starts_with("db timeout"))),
         (
             "\"reset by peer\"",

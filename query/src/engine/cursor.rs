@@ -67,7 +67,7 @@ impl EventKey {
             ))
         };
         let b = cursor.as_bytes();
-        if b.len() % 2 != 0 || b.len() > 16 << 10 {
+        if !b.len().is_multiple_of(2) || b.len() > 16 << 10 {
             return Err(bad());
         }
         let nib = |c: u8| match c {
@@ -99,6 +99,7 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -308,6 +308,7 @@ pub fn to_query(schema: &LogSchema, ast: &TextAst) -> Result<Box<dyn Query>, Que
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

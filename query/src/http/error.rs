@@ -54,6 +54,7 @@ impl IntoResponse for QueryError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
