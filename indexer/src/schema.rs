@@ -56,6 +56,8 @@ pub struct LogSchema {
     pub message: Field,
     /// Error-template id of the message (u64, indexed + fast).
     pub template: Field,
+    /// Message length in bytes (u64, fast): volumes and `bytes_over_time` without loading documents.
+    pub size: Field,
     /// The whole record as JSON (stored, compressed doc store).
     pub source: Field,
 }
@@ -85,6 +87,7 @@ impl LogSchema {
             ),
         );
         let template = b.add_u64_field("template", NumericOptions::default() | INDEXED | FAST);
+        let size = b.add_u64_field("size", NumericOptions::default() | FAST);
         let source = b.add_bytes_field("source", STORED);
         LogSchema {
             schema: b.build(),
@@ -101,6 +104,7 @@ impl LogSchema {
             trace_id,
             message,
             template,
+            size,
             source,
         }
     }
@@ -144,6 +148,7 @@ impl LogSchema {
         }
         doc.add_text(self.message, &r.message);
         doc.add_u64(self.template, template);
+        doc.add_u64(self.size, r.message.len() as u64);
         let json = serde_json::to_vec(r).unwrap_or_default();
         doc.add_bytes(self.source, &json);
         doc
