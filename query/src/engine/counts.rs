@@ -114,7 +114,7 @@ struct CountVisitor {
     by: Option<String>,
     col: Option<StrColumn>,
     ords: Option<Column<u64>>,
-    seg: HashMap<u64, Vec<u64>>,
+    seg: Vec<Vec<u64>>,
     groups: BTreeMap<String, Vec<u64>>,
     max_groups: usize,
 }
@@ -129,22 +129,31 @@ impl Visitor for CountVisitor {
         Ok(())
     }
     fn doc(&mut self, doc: DocId, ts: i64) {
-        let ord = self
+        // Slot 0: field absent; slot ord + 1: that value.
+        let slot = self
             .ords
             .as_ref()
             .and_then(|c| c.first(doc))
-            .unwrap_or(u64::MAX);
+            .map_or(0, |o| o as usize + 1);
         let b = ((ts - self.start) / self.step) as usize;
-        let nb = self.nb;
-        let v = self.seg.entry(ord).or_insert_with(|| vec![0; nb]);
+        if slot >= self.seg.len() {
+            self.seg.resize_with(slot + 1, Vec::new);
+        }
+        let v = &mut self.seg[slot];
+        if v.is_empty() {
+            v.resize(self.nb, 0);
+        }
         if let Some(c) = v.get_mut(b) {
             *c += 1;
         }
     }
     fn finish_segment(&mut self) -> Result<(), QueryError> {
-        for (ord, counts) in self.seg.drain() {
-            let key = match (&self.col, ord) {
-                (Some(c), o) if o != u64::MAX => ord_str(c, o)?,
+        for (slot, counts) in std::mem::take(&mut self.seg).into_iter().enumerate() {
+            if counts.is_empty() {
+                continue;
+            }
+            let key = match &self.col {
+                Some(c) if slot > 0 => ord_str(c, slot as u64 - 1)?,
                 _ => String::new(),
             };
             let g = self
@@ -311,7 +320,7 @@ impl Engine {
             by: req.by.clone(),
             col: None,
             ords: None,
-            seg: HashMap::new(),
+            seg: Vec::new(),
             groups: BTreeMap::new(),
             max_groups: (self.options().max_memory_bytes / 8 / nb.max(1)).max(1),
         };
