@@ -105,6 +105,37 @@ impl DirCatalog {
         })
     }
 
+    /// Opens the partitions a previous [`DirCatalog::build`] wrote under `dir`.
+    pub fn open(dir: &Path, partition_ns: i64) -> tantivy::Result<DirCatalog> {
+        let schema = LogSchema::new();
+        let mut partitions = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let Some(start) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let index = schema.open_or_create(&entry.path())?;
+            partitions.push(DirPartition {
+                start_ns: start,
+                end_ns: start + partition_ns,
+                reader: open_reader(&index)?,
+            });
+        }
+        partitions.sort_by_key(|p| p.start_ns);
+        Ok(DirCatalog {
+            schema,
+            partitions,
+            retention_ns: BTreeMap::new(),
+            default_retention_ns: i64::MAX,
+            templates: BTreeMap::new(),
+            now_ns: None,
+        })
+    }
+
     /// Deletes every document of `namespace` older than `before_ns` in every partition (as retention does).
     pub fn delete_older(&self, dir: &Path, namespace: &str, before_ns: i64) -> tantivy::Result<()> {
         for p in &self.partitions {
