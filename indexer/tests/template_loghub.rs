@@ -168,7 +168,7 @@ fn evaluate(csv_path: &Path) -> Outcome {
             )
         })
         .collect();
-    wrong.sort_by(|a, b| b.0.cmp(&a.0));
+    wrong.sort_by_key(|w| std::cmp::Reverse(w.0));
     let report = wrong
         .into_iter()
         .take(8)

@@ -152,19 +152,30 @@ impl Drain {
         self.best_in_leaf(&node.clusters, tokens, opts)
     }
 
+    /// The leaf's best cluster for `tokens`. A cluster that already covers the message wins (so a message,
+    /// once absorbed, keeps its id); otherwise the most similar one (ties: more `<*>`), if similar enough.
+    /// Clusters that can no longer win are abandoned at the first token that proves it.
     fn best_in_leaf(&self, leaf: &[u32], tokens: &[&str], opts: &MinerOptions) -> Found {
-        let mut best: Option<(u32, f64, usize, bool)> = None;
-        for &idx in leaf {
-            if self.clusters[idx as usize].tokens.len() != tokens.len() {
+        let n = tokens.len();
+        // Positions that may differ (template constant or `<*>` against a message constant) while the
+        // similarity can still reach the threshold: sim <= 1 - differing / n.
+        let max_differ = (1.0 - opts.similarity) * n as f64;
+        let mut covered: Option<(u32, f64, usize)> = None;
+        let mut similar: Option<(u32, f64, usize)> = None;
+        'clusters: for &idx in leaf {
+            let cluster = &self.clusters[idx as usize];
+            if cluster.tokens.len() != n {
                 continue;
             }
-            let cluster = &self.clusters[idx as usize];
-            let (mut same, mut both_wild, mut params, mut covered) = (0usize, 0usize, 0usize, true);
+            let (mut same, mut both_wild, mut params, mut mismatch, mut differ) =
+                (0usize, 0, 0, 0, 0);
             for ((t, &k), m) in cluster.tokens.iter().zip(&cluster.kinds).zip(tokens) {
                 if k == WILD {
                     params += 1;
                     if *m == WILDCARD {
                         both_wild += 1;
+                    } else {
+                        differ += 1;
                     }
                 } else if **t == **m {
                     if k == PARTLY_WILD {
@@ -173,26 +184,35 @@ impl Drain {
                         same += 1;
                     }
                 } else {
-                    covered = false;
+                    mismatch += 1;
+                    differ += 1;
+                    if covered.is_some() || differ as f64 > max_differ {
+                        continue 'clusters;
+                    }
                 }
             }
-            let denom = tokens.len() - both_wild;
+            let denom = n - both_wild;
             let sim = if denom == 0 {
                 1.0
             } else {
                 same as f64 / denom as f64
             };
-            let better = match best {
+            let slot = if mismatch == 0 {
+                &mut covered
+            } else {
+                &mut similar
+            };
+            let better = match *slot {
                 None => true,
-                Some((_, s, p, _)) => sim > s || (sim == s && params > p),
+                Some((_, s, p)) => sim > s || (sim == s && params > p),
             };
             if better {
-                best = Some((idx, sim, params, covered));
+                *slot = Some((idx, sim, params));
             }
         }
-        match best {
-            Some((idx, _, _, true)) => Found::Covered(idx),
-            Some((idx, sim, _, false)) if sim >= opts.similarity => Found::Similar(idx),
+        match (covered, similar) {
+            (Some((idx, _, _)), _) => Found::Covered(idx),
+            (None, Some((idx, sim, _))) if sim >= opts.similarity => Found::Similar(idx),
             _ => Found::None,
         }
     }

@@ -1,9 +1,10 @@
 //! Message templates: every message maps to a stable template id at ingest, for "top-N errors" grouping.
 //!
-//! Flow: take the message's header line ([`header_line`]: the first line, so a stack trace groups by its
-//! exception header; a Python traceback's exception line), cap it
-//! ([`MAX_LINE_BYTES`], [`MAX_TOKENS`]), [`mask`] its variables (numbers, hex, UUIDs, IPs, quoted strings, ids in
-//! paths, emails, durations) to `<*>`, then cluster the token sequence Drain-style ([`drain`]): similar sequences
+//! Flow: take the text the template is built from ([`template_basis`]: the header line of a multi-line event,
+//! the message field of a JSON or logfmt line, a plain line without its level word and identifier pairs), cap
+//! it ([`MAX_LINE_BYTES`], [`MAX_TOKENS`]), [`mask`] its variables (numbers, hex, UUIDs, IPs, quoted strings,
+//! ids in paths, emails, durations) to `<*>`, then cluster the token sequence Drain-style ([`drain`]): similar
+//! sequences
 //! share a cluster whose template generalises (token → `<*>`) as it absorbs messages.
 //!
 //! Ids: a new cluster's id is a 64-bit hash of its first masked token sequence (probed on collision), so two
@@ -17,6 +18,7 @@
 //! memory stays bounded, and [`TemplateMiner::text`] returns `None` for such ids (show an example message).
 
 mod drain;
+mod extract;
 mod mask;
 mod persist;
 
@@ -28,10 +30,14 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use drain::{Drain, Found};
+pub use extract::template_basis;
 pub use mask::{first_line, header_line, mask, mask_into, WILDCARD};
 
-/// Bytes of a message's first line considered for its template (longer lines are cut at a char boundary).
+/// Bytes of a message's template basis considered (longer text is cut at a char boundary).
 pub const MAX_LINE_BYTES: usize = 4096;
+/// Bytes of a message searched for its template basis (a structured line's message field, a traceback's
+/// exception line).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Tokens of a masked line considered for its template.
 pub const MAX_TOKENS: usize = 256;
 
@@ -163,14 +169,22 @@ impl TemplateMiner {
     }
 
     fn assign_with(&self, message: &str, masked: &mut String) -> u64 {
-        mask_into(cap_line(header_line(message)), masked);
-        let mut tokens: Vec<&str> = masked
-            .split(' ')
-            .filter(|t| !t.is_empty())
-            .take(MAX_TOKENS)
-            .collect();
-        // A list of ids (`blk_<*> blk_<*> …`) is one variable, whatever its length.
-        tokens.dedup_by(|a, b| a == b && a.contains(WILDCARD));
+        let basis = template_basis(cap(message, MAX_MESSAGE_BYTES));
+        mask_into(cap(&basis, MAX_LINE_BYTES), masked);
+        // Masked text has single spaces and no leading or trailing space.
+        let mut tokens: Vec<&str> = Vec::with_capacity(32);
+        for t in masked.split(' ') {
+            // A list of ids (`blk_<*> blk_<*> …`) is one variable, whatever its length.
+            let repeat = tokens
+                .last()
+                .is_some_and(|&p| p == t && t.contains(WILDCARD));
+            if !repeat && !t.is_empty() {
+                if tokens.len() == MAX_TOKENS {
+                    break;
+                }
+                tokens.push(t);
+            }
+        }
         {
             let drain = self.drain.read();
             if let Found::Covered(idx) = drain.search(&tokens, &self.opts) {
@@ -229,11 +243,11 @@ impl TemplateMiner {
     }
 }
 
-fn cap_line(line: &str) -> &str {
-    if line.len() <= MAX_LINE_BYTES {
+fn cap(line: &str, max: usize) -> &str {
+    if line.len() <= max {
         return line;
     }
-    let mut end = MAX_LINE_BYTES;
+    let mut end = max;
     while !line.is_char_boundary(end) {
         end -= 1;
     }
