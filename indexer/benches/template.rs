@@ -13,7 +13,7 @@ fn generated_lines(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             let app = apps[i % apps.len()];
-            match i % 8 {
+            match i % 10 {
                 0 => format!("user {} not found in {app}", 1000 + i * 7),
                 1 => format!(
                     "GET /api/v1/orders/{} 200 {}ms request_id=req-{:08x}",
@@ -22,22 +22,14 @@ fn generated_lines(n: usize) -> Vec<String> {
                     i * 2654435761usize
                 ),
                 2 => format!(
-                    "payment {} failed: card declined (code {}) for customer cust_{}",
-                    i,
-                    51 + i % 3,
-                    i % 500
-                ),
-                3 => format!(
-                    "connected to 10.0.{}.{}:5432 after {}ms",
-                    i % 256,
-                    (i * 7) % 256,
-                    i % 40
-                ),
-                4 => format!(
-                    "cache miss key=\"session:{:x}\" ttl=300s shard={}",
+                    "ERROR request_id: req-{:08x} user_id: u-{} payment {} failed: card declined (code {})",
                     i * 31,
-                    i % 16
+                    i % 300,
+                    i,
+                    51 + i % 3
                 ),
+                3 => format!("connected to 10.0.{}.{}:5432 after {}ms", i % 256, (i * 7) % 256, i % 40),
+                4 => format!("cache miss key=\"session:{:x}\" ttl=300s shard={}", i * 31, i % 16),
                 5 => format!(
                     "{app} worker {} processed {} events in {:.2}s",
                     i % 8,
@@ -49,11 +41,20 @@ fn generated_lines(n: usize) -> Vec<String> {
                     i,
                     i % 5
                 ),
-                _ => format!(
-                    "email sent to user{}@example.com template=welcome_v{}",
+                7 => format!(
+                    r#"{{"ts":"2024-01-15T10:00:{:02}.123Z","level":"error","request_id":"req-{:08x}","msg":"user {} not found","latency_ms":{}}}"#,
+                    i % 60,
+                    i * 7919,
                     i,
-                    i % 3
+                    i % 900
                 ),
+                8 => format!(
+                    r#"time=2024-01-15T10:00:{:02}.123Z level=info msg="cache refreshed count={}" duration={}ms"#,
+                    i % 60,
+                    i,
+                    i % 900
+                ),
+                _ => format!("email sent to user{}@example.com template=welcome_v{}", i, i % 3),
             }
         })
         .collect()
@@ -81,7 +82,7 @@ fn loghub_lines() -> Vec<String> {
 }
 
 fn bench_templates(c: &mut Criterion) {
-    let mut lines = generated_lines(4000);
+    let mut lines = generated_lines(5000);
     lines.extend(loghub_lines());
     let bytes: usize = lines.iter().map(String::len).sum();
     eprintln!(
