@@ -41,6 +41,27 @@ pub fn mask_into(message: &str, out: &mut String) {
             out.push(' ');
             pending_space = false;
         }
+        if !is_delim(c) {
+            let (end, var_from) = scan_segment(b, i);
+            if let Some(special) = special_end(b, i, end) {
+                out.push_str(WILDCARD);
+                i = special;
+                continue;
+            }
+            match var_from {
+                None => out.push_str(&message[i..end]),
+                Some(keep) => {
+                    out.push_str(&message[i..keep]);
+                    out.push_str(WILDCARD);
+                    if end - i > 1 && b[end - 1] == b'.' {
+                        // A sentence's full stop is not part of the value.
+                        out.push('.');
+                    }
+                }
+            }
+            i = end;
+            continue;
+        }
         // Decided on the output so that masking the output again makes the same decisions (idempotence).
         let prev_alnum = out.as_bytes().last().is_some_and(|&p| is_word_byte(p));
         if c == b'<' && b.get(i + 1) == Some(&b'*') && b.get(i + 2) == Some(&b'>') {
@@ -66,21 +87,9 @@ pub fn mask_into(message: &str, out: &mut String) {
                     i += 1;
                 }
             }
-        } else if is_delim(c) {
+        } else {
             out.push(c as char);
             i += 1;
-        } else {
-            let end = segment_end(b, i);
-            match special_end(b, i, end) {
-                Some(special) => {
-                    out.push_str(WILDCARD);
-                    i = special;
-                }
-                None => {
-                    push_segment(&message[i..end], out);
-                    i = end;
-                }
-            }
         }
     }
 }
@@ -110,28 +119,41 @@ fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
-/// Bytes that end a segment and are copied as they are.
-const DELIMS: [bool; 256] = {
-    let mut t = [false; 256];
-    let list = b" \t\n\r\x0c/:=,()[]{};@|<>\"'#&?`\\";
+/// Byte classes for the scanner: one table load per byte.
+const DELIM: u8 = 1;
+const SEP: u8 = 2;
+const DIGIT: u8 = 4;
+const HEX: u8 = 8;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    // Bytes that end a segment and are copied as they are.
+    let delims = b" \t\n\r\x0c/:=,()[]{};@|<>\"'#&?`\\";
     let mut k = 0;
-    while k < list.len() {
-        t[list[k] as usize] = true;
+    while k < delims.len() {
+        t[delims[k] as usize] = DELIM;
         k += 1;
+    }
+    // Bytes that split a segment into parts.
+    t[b'.' as usize] = SEP;
+    t[b'_' as usize] = SEP;
+    t[b'-' as usize] = SEP;
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = DIGIT | HEX;
+        c += 1;
+    }
+    let mut c = b'a';
+    while c <= b'f' {
+        t[c as usize] = HEX;
+        t[(c - 32) as usize] = HEX;
+        c += 1;
     }
     t
 };
 
 fn is_delim(c: u8) -> bool {
-    DELIMS[c as usize]
-}
-
-fn segment_end(b: &[u8], start: usize) -> usize {
-    let mut j = start;
-    while j < b.len() && !is_delim(b[j]) {
-        j += 1;
-    }
-    j
+    CLASS[c as usize] & DELIM != 0
 }
 
 /// End (exclusive) of the quoted string opening at `start`, if it closes and is not empty. `"` closes at the
@@ -237,36 +259,45 @@ fn colon_hex_end(b: &[u8], start: usize) -> Option<usize> {
     (colons >= 2 && digits > 0).then_some(j)
 }
 
-/// Copies `seg` (no delimiters inside) to `out`, masking from its first variable part on: a part (between
-/// `.`, `_`, `-`) holding a digit, or a hex string of 8 or more.
-fn push_segment(seg: &str, out: &mut String) {
-    let b = seg.as_bytes();
-    let (mut part_start, mut keep) = (0, 0);
-    let (mut digit, mut hex) = (false, true);
-    for j in 0..=b.len() {
-        let c = b.get(j).copied().unwrap_or(b'.');
-        if matches!(c, b'.' | b'_' | b'-') {
-            let len = j - part_start;
-            if digit || (hex && len >= 8) {
-                out.push_str(&seg[..keep]);
-                out.push_str(WILDCARD);
-                if b.len() > 1 && b.ends_with(b".") {
-                    // A sentence's full stop is not part of the value.
-                    out.push('.');
-                }
-                return;
+/// Scans the segment starting at `start` (up to the next delimiter). Returns its end and, when it holds a
+/// variable, where the `<*>` starts: at the first part (between `.`, `_`, `-`) holding a digit or being a hex
+/// string of 8 or more, after the last constant part and one separator (`blk_-42` → `blk_` + `<*>`).
+fn scan_segment(b: &[u8], start: usize) -> (usize, Option<usize>) {
+    let (mut part_start, mut keep) = (start, start);
+    // Class bits of the current part: any byte a digit; every byte hex.
+    let (mut any, mut all) = (0u8, HEX);
+    let mut j = start;
+    while j < b.len() {
+        let class = CLASS[b[j] as usize];
+        if class & DELIM != 0 {
+            break;
+        }
+        if class & SEP != 0 {
+            if any & DIGIT != 0 || (all & HEX != 0 && j - part_start >= 8) {
+                return (segment_end(b, j), Some(keep));
             }
-            if len > 0 {
-                // Keep the last constant part and one separator after it.
-                keep = (j + 1).min(b.len());
+            if j > part_start {
+                keep = j + 1;
             }
             part_start = j + 1;
-            digit = false;
-            hex = true;
+            any = 0;
+            all = HEX;
         } else {
-            digit |= c.is_ascii_digit();
-            hex &= c.is_ascii_hexdigit();
+            any |= class;
+            all &= class;
         }
+        j += 1;
     }
-    out.push_str(seg);
+    if any & DIGIT != 0 || (all & HEX != 0 && j - part_start >= 8) {
+        return (j, Some(keep.min(j)));
+    }
+    (j, None)
+}
+
+fn segment_end(b: &[u8], from: usize) -> usize {
+    let mut j = from;
+    while j < b.len() && !is_delim(b[j]) {
+        j += 1;
+    }
+    j
 }
