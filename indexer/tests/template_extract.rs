@@ -1,7 +1,7 @@
 //! The template basis of structured and plain lines: JSON / logfmt message fields, level words and identifier
 //! pairs, so one message logged in different shapes is one template.
 
-use logmind_indexer::template::{template_basis, MinerOptions, TemplateMiner};
+use logmind_indexer::template::{template_basis, MinerOptions, TemplateMiner, MAX_LINE_BYTES};
 
 #[test]
 fn json_lines_use_their_message_field() {
@@ -91,5 +91,5 @@ fn long_lines_are_bounded() {
     let m = TemplateMiner::new(MinerOptions::default());
     let id = m.assign(&json);
     assert_eq!(m.assign(&json), id);
-    assert!(m.text(id).unwrap_or_default().len() <= 4096);
+    assert!(m.text(id).unwrap_or_default().len() <= MAX_LINE_BYTES);
 }

@@ -2,9 +2,13 @@
 //! persistence errors, the cluster bound and concurrent use.
 
 use std::collections::HashSet;
+
+use proptest::prelude::*;
 use std::sync::Arc;
 
-use logmind_indexer::template::{header_line, MinerOptions, TemplateError, TemplateMiner};
+use logmind_indexer::template::{
+    header_line, MinerOptions, TemplateError, TemplateMiner, MAX_LINE_BYTES,
+};
 
 fn miner() -> TemplateMiner {
     TemplateMiner::new(MinerOptions::default())
@@ -248,7 +252,7 @@ fn huge_and_empty_messages_are_bounded_and_stable() {
     let huge = "word ".repeat(300_000);
     let a = m.assign(&huge);
     assert_eq!(m.assign(&huge), a);
-    assert!(m.text(a).unwrap_or_default().len() <= 4096);
+    assert!(m.text(a).unwrap_or_default().len() <= MAX_LINE_BYTES);
     let e = m.assign("");
     assert_eq!(m.assign("   \n"), e);
     assert_ne!(e, 0);
@@ -281,4 +285,41 @@ fn concurrent_assignment_is_consistent() {
         }
     }
     assert_eq!(seen.len(), 1, "{:?}", m.templates());
+}
+
+/// Determinism and steady state over one message sequence.
+fn check_sequence(msgs: &[String]) -> Result<(), TestCaseError> {
+    let (a, b) = (miner(), miner());
+    let ia: Vec<u64> = msgs.iter().map(|m| a.assign(m)).collect();
+    let ib: Vec<u64> = msgs.iter().map(|m| b.assign(m)).collect();
+    prop_assert_eq!(&ia, &ib);
+    // Once everything was seen, every message is covered by a cluster: re-assigning creates nothing and
+    // answers the same twice.
+    let len = a.len();
+    let again: Vec<u64> = msgs.iter().map(|m| a.assign(m)).collect();
+    let twice: Vec<u64> = msgs.iter().map(|m| a.assign(m)).collect();
+    prop_assert_eq!(a.len(), len);
+    prop_assert_eq!(again, twice);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_messages_never_panic_and_get_deterministic_ids(
+        msgs in proptest::collection::vec(any::<String>(), 1..20)
+    ) {
+        check_sequence(&msgs)?;
+    }
+
+    #[test]
+    fn overlapping_log_like_messages_reach_a_steady_state(
+        msgs in proptest::collection::vec(
+            "(user|order|job|alpha|beta|[0-9]{1,3})( (user|order|failed|not|found|alpha|beta|[0-9]{1,3})){1,5}",
+            1..60,
+        )
+    ) {
+        check_sequence(&msgs)?;
+    }
 }

@@ -127,16 +127,20 @@ impl Drain {
         self.by_id.get(&id).map(|&i| &self.clusters[i as usize])
     }
 
-    /// Routes `tokens` to the most similar cluster of its leaf.
+    /// Routes `tokens` to the most similar cluster of its leaf. When the leaf has no cluster covering the
+    /// message, the leaves reached by taking a `<*>` child instead of an exact-token child are checked for one
+    /// too: a message absorbed under `<*>` before its first token got a child of its own keeps its cluster.
     pub(crate) fn search(&self, tokens: &[&str], opts: &MinerOptions) -> Found {
-        let Some(mut node) = self.roots.get(&tokens.len()) else {
+        let Some(root) = self.roots.get(&tokens.len()) else {
             return Found::None;
         };
         let route_len = opts
             .max_node_depth()
             .saturating_sub(1)
             .min(tokens.len().saturating_sub(1));
-        for token in &tokens[..route_len] {
+        let route = &tokens[..route_len];
+        let mut node = root;
+        for token in route {
             let child = if *token == WILDCARD {
                 node.children.get(WILDCARD)
             } else {
@@ -149,7 +153,39 @@ impl Drain {
                 None => return Found::None,
             }
         }
-        self.best_in_leaf(&node.clusters, tokens, opts)
+        let found = self.best_in_leaf(&node.clusters, tokens, opts);
+        if matches!(found, Found::Covered(_)) {
+            return found;
+        }
+        self.covered_off_route(root, route, tokens, opts, false)
+            .map_or(found, Found::Covered)
+    }
+
+    /// A covering cluster in a leaf reached by at least one `<*>` detour from the exact route.
+    fn covered_off_route(
+        &self,
+        node: &Node,
+        route: &[&str],
+        tokens: &[&str],
+        opts: &MinerOptions,
+        detoured: bool,
+    ) -> Option<u32> {
+        let Some((token, rest)) = route.split_first() else {
+            return match detoured {
+                true => match self.best_in_leaf(&node.clusters, tokens, opts) {
+                    Found::Covered(idx) => Some(idx),
+                    _ => None,
+                },
+                false => None,
+            };
+        };
+        let wild = node.children.get(WILDCARD);
+        match node.children.get(*token).filter(|_| *token != WILDCARD) {
+            Some(exact) => self
+                .covered_off_route(exact, rest, tokens, opts, detoured)
+                .or_else(|| wild.and_then(|w| self.covered_off_route(w, rest, tokens, opts, true))),
+            None => wild.and_then(|w| self.covered_off_route(w, rest, tokens, opts, detoured)),
+        }
     }
 
     /// The leaf's best cluster for `tokens`. A cluster that already covers the message wins (so a message,

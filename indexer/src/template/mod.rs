@@ -16,6 +16,9 @@
 //! Bound: at most [`MinerOptions::max_clusters`] clusters. Past it, a message that matches no cluster gets the
 //! hash of its masked tokens as id (deterministic, the id a new cluster would have had) and nothing is stored:
 //! memory stays bounded, and [`TemplateMiner::text`] returns `None` for such ids (show an example message).
+//! A cluster holds at most [`MAX_TOKENS`] tokens masked from at most [`MAX_LINE_BYTES`] of text (masking can
+//! at most triple it), so the default 50 000 clusters stay bounded even for pathological input (typical
+//! templates are ~100 bytes: ~10 MB in all).
 
 mod drain;
 mod extract;
@@ -34,7 +37,7 @@ pub use extract::template_basis;
 pub use mask::{first_line, header_line, mask, mask_into, WILDCARD};
 
 /// Bytes of a message's template basis considered (longer text is cut at a char boundary).
-pub const MAX_LINE_BYTES: usize = 4096;
+pub const MAX_LINE_BYTES: usize = 1024;
 /// Bytes of a message searched for its template basis (a structured line's message field, a traceback's
 /// exception line).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -187,8 +190,13 @@ impl TemplateMiner {
         }
         {
             let drain = self.drain.read();
-            if let Found::Covered(idx) = drain.search(&tokens, &self.opts) {
-                return drain.cluster(idx).id;
+            match drain.search(&tokens, &self.opts) {
+                Found::Covered(idx) => return drain.cluster(idx).id,
+                // Past the bound a new message changes nothing: no write lock needed.
+                Found::None if drain.len() >= self.opts.max_clusters => {
+                    return drain::template_hash(&tokens, 0)
+                }
+                _ => {}
             }
         }
         let mut drain = self.drain.write();
@@ -243,6 +251,8 @@ impl TemplateMiner {
     }
 }
 
+/// `line` cut to at most `max` bytes, at the last whitespace when there is one (so no token is cut in two
+/// and the same long line always yields the same tokens), else at a char boundary.
 fn cap(line: &str, max: usize) -> &str {
     if line.len() <= max {
         return line;
@@ -251,5 +261,9 @@ fn cap(line: &str, max: usize) -> &str {
     while !line.is_char_boundary(end) {
         end -= 1;
     }
-    &line[..end]
+    let head = &line[..end];
+    match head.rfind(|c: char| c.is_ascii_whitespace()) {
+        Some(ws) if ws > 0 => &head[..ws],
+        _ => head,
+    }
 }
