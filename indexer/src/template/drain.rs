@@ -2,10 +2,11 @@
 //! 2017), pure and single-threaded: [`super::TemplateMiner`] puts it behind a lock.
 //!
 //! Masked token sequences are routed through a fixed-depth prefix tree (token count, then the first
-//! `depth - 2` tokens; tokens holding `<*>` and overflowing nodes go to a `<*>` child) to a leaf holding a few
-//! clusters. The most similar cluster wins when its similarity reaches the threshold; its template then turns
-//! every position where the message differs into `<*>`. Similarity counts equal constant tokens over the
-//! positions that are not `<*>` on both sides, so already-masked variables neither help nor hurt.
+//! `depth - 2` tokens; `<*>` tokens and tokens of full nodes go to a `<*>` child; `blk_<*>` is a key of its
+//! own) to a leaf holding a few clusters. A cluster whose template already covers the message wins; else the
+//! most similar one when its similarity reaches the threshold, and its template then turns every position where
+//! the message differs into `<*>`. Similarity counts equal constant tokens over the positions that are not
+//! `<*>` on both sides, so already-masked variables neither help nor hurt.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

@@ -3,9 +3,8 @@
 //! Flow: take the text the template is built from ([`template_basis`]: the header line of a multi-line event,
 //! the message field of a JSON or logfmt line, a plain line without its level word and identifier pairs), cap
 //! it ([`MAX_LINE_BYTES`], [`MAX_TOKENS`]), [`mask`] its variables (numbers, hex, UUIDs, IPs, quoted strings,
-//! ids in paths, emails, durations) to `<*>`, then cluster the token sequence Drain-style ([`drain`]): similar
-//! sequences
-//! share a cluster whose template generalises (token → `<*>`) as it absorbs messages.
+//! ids in paths, emails, durations) to `<*>`, then cluster the token sequence Drain-style (module `drain`):
+//! similar sequences share a cluster whose template generalises (token → `<*>`) as it absorbs messages.
 //!
 //! Ids: a new cluster's id is a 64-bit hash of its first masked token sequence (probed on collision), so two
 //! miners fed the same data mostly agree, and one miner serves all partitions. An id never changes when its
@@ -29,14 +28,14 @@ use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 use drain::{Drain, Found};
 pub use extract::template_basis;
 pub use mask::{first_line, header_line, mask, mask_into, WILDCARD};
 
-/// Bytes of a message's template basis considered (longer text is cut at a char boundary).
+/// Bytes of a message's template basis considered (longer text is cut at its last whitespace before).
 pub const MAX_LINE_BYTES: usize = 1024;
 /// Bytes of a message searched for its template basis (a structured line's message field, a traceback's
 /// exception line).
@@ -108,6 +107,8 @@ pub struct TemplateMiner {
     opts: MinerOptions,
     drain: RwLock<Drain>,
     dirty: AtomicBool,
+    /// Serialises [`TemplateMiner::save`] calls (they share one temp file).
+    save_lock: Mutex<()>,
 }
 
 impl Default for TemplateMiner {
@@ -123,6 +124,7 @@ impl TemplateMiner {
             opts,
             drain: RwLock::new(Drain::default()),
             dirty: AtomicBool::new(false),
+            save_lock: Mutex::new(()),
         }
     }
 
@@ -131,18 +133,21 @@ impl TemplateMiner {
         Self::open_with(path, MinerOptions::default())
     }
 
-    /// Loads persisted state from `path` using `opts` (empty when the file does not exist).
+    /// Loads persisted state from `path` using `opts` (empty when the file does not exist). The options saved
+    /// in the file are informational; `opts` apply.
     pub fn open_with(path: &Path, opts: MinerOptions) -> Result<Self, TemplateError> {
         let drain = persist::load(path, &opts)?;
         Ok(TemplateMiner {
             opts,
             drain: RwLock::new(drain),
             dirty: AtomicBool::new(false),
+            save_lock: Mutex::new(()),
         })
     }
 
     /// Persists the clusters to `path` atomically (temp file, fsync, rename, fsync of the directory).
     pub fn save(&self, path: &Path) -> Result<(), TemplateError> {
+        let _one_at_a_time = self.save_lock.lock();
         self.dirty.store(false, Ordering::SeqCst);
         let bytes = {
             let drain = self.drain.read();
