@@ -1,0 +1,2 @@
+//! Writer benchmark (placeholder until written).
+fn main() {}

@@ -1,0 +1,277 @@
+//! The indexing thread: the single owner of every tantivy writer.
+//!
+//! It receives durable batches in LSN order, assigns each record its template (in LSN order, so a replay after
+//! a crash reproduces the same assignments), adds documents to the writer of the record's partition, and every
+//! `commit_interval` saves the template state, then commits each written partition with the LSN it now holds as
+//! the commit payload, reloads readers, and lets the WAL drop segments every partition has committed past.
+//! Retention and snapshots run on this thread too, so they never race a writer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logmind_protocol::LogRecord;
+use parking_lot::Mutex;
+use tantivy::{IndexWriter, TantivyDocument};
+use tokio::sync::oneshot;
+
+use crate::error::{IndexerError, Result};
+use crate::metrics::Metrics;
+use crate::options::dur_ns;
+use crate::retention::RetentionReport;
+use crate::snapshot::SnapshotReport;
+use crate::store::{set_committed, Partition, Store};
+use crate::wal_writer::{IndexBatch, WalState};
+
+/// Messages to the indexing thread.
+#[derive(Debug)]
+pub enum Msg {
+    /// A durable batch to index.
+    Batch(IndexBatch),
+    /// Commit now; answers the committed LSN.
+    Commit(oneshot::Sender<Result<u64>>),
+    /// Run retention now.
+    Retention(oneshot::Sender<RetentionReport>),
+    /// Commit and copy everything into the directory.
+    Snapshot(PathBuf, oneshot::Sender<Result<SnapshotReport>>),
+    /// Final commit, close writers, stop.
+    Shutdown(oneshot::Sender<Result<()>>),
+}
+
+/// Health of the index side, shared with the HTTP layer.
+#[derive(Debug, Default)]
+pub struct IndexHealth {
+    /// Last commit failure, cleared by the next success.
+    pub error: Mutex<Option<String>>,
+    /// Wall time (ns) of the last successful commit.
+    pub last_commit_ns: AtomicI64,
+    /// Highest LSN indexed.
+    pub indexed_lsn: AtomicU64,
+    /// Highest LSN committed in every partition.
+    pub committed_lsn: AtomicU64,
+    /// Open writers.
+    pub open_writers: AtomicU64,
+    /// The last retention report.
+    pub last_retention: Mutex<Option<RetentionReport>>,
+}
+
+pub(crate) struct OpenWriter {
+    pub(crate) partition: Arc<Partition>,
+    pub(crate) writer: IndexWriter<TantivyDocument>,
+    pub(crate) dirty: bool,
+    pub(crate) last_write: Instant,
+}
+
+/// The indexing thread's state.
+pub struct Pipeline {
+    pub(crate) store: Arc<Store>,
+    pub(crate) wal: Option<Arc<WalState>>,
+    pub(crate) writers: HashMap<i64, OpenWriter>,
+    pub(crate) last_lsn: u64,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) pending: Arc<AtomicU64>,
+    pub(crate) health: Arc<IndexHealth>,
+    pub(crate) templates_path: PathBuf,
+    pub(crate) writer_heap: usize,
+    pub(crate) writer_idle: Duration,
+    pub(crate) commit_interval: Duration,
+}
+
+impl Pipeline {
+    /// Indexes one batch's records. Records already in their partition's last commit (replay) or older than
+    /// their namespace's retention are skipped; every record still trains the template miner.
+    pub fn index_records(&mut self, lsn: u64, records: &[LogRecord]) -> Result<u64> {
+        let now = self.store.clock().now_ns();
+        let mut added = 0;
+        for r in records {
+            let template = self.store.templates().assign(&r.message);
+            let period = dur_ns(self.store.retention().period_for(&r.namespace));
+            if r.ts < now.saturating_sub(period) {
+                continue;
+            }
+            let start = self.store.partition_start(r.ts);
+            let doc = self.store.schema().to_document(r, template);
+            let w = self.writer(start)?;
+            if lsn <= w.partition.committed_lsn.load(Ordering::SeqCst) {
+                continue;
+            }
+            let path = w.partition.dir.clone();
+            w.writer
+                .add_document(doc)
+                .map_err(IndexerError::index("add document", &path))?;
+            w.dirty = true;
+            w.last_write = Instant::now();
+            added += 1;
+        }
+        self.last_lsn = self.last_lsn.max(lsn);
+        self.health
+            .indexed_lsn
+            .store(self.last_lsn, Ordering::Relaxed);
+        self.metrics
+            .indexed_records
+            .fetch_add(added, Ordering::Relaxed);
+        Ok(added)
+    }
+
+    /// The open writer of a partition, opening partition and writer when needed.
+    pub(crate) fn writer(&mut self, start: i64) -> Result<&mut OpenWriter> {
+        if !self.writers.contains_key(&start) {
+            let partition = self.store.open_partition(start)?;
+            let writer = partition
+                .index
+                .writer_with_num_threads(1, self.writer_heap.max(15_000_000))
+                .map_err(IndexerError::index("open writer", &partition.dir))?;
+            tracing::debug!(partition = %partition.name, "partition writer opened");
+            self.writers.insert(
+                start,
+                OpenWriter {
+                    partition,
+                    writer,
+                    dirty: false,
+                    last_write: Instant::now(),
+                },
+            );
+            self.health
+                .open_writers
+                .store(self.writers.len() as u64, Ordering::Relaxed);
+        }
+        self.writers
+            .get_mut(&start)
+            .ok_or_else(|| IndexerError::Unavailable("partition writer vanished".into()))
+    }
+
+    /// Commits every written partition with the current LSN as payload, reloads readers, truncates the WAL.
+    pub fn commit(&mut self) -> Result<u64> {
+        let started = Instant::now();
+        let dirty: Vec<i64> = self
+            .writers
+            .iter()
+            .filter(|(_, w)| w.dirty)
+            .map(|(s, _)| *s)
+            .collect();
+        if !dirty.is_empty() {
+            // Templates first: every record of this commit has trained the miner, so after a crash the
+            // persisted miner knows them all and replayed records map to the same ids.
+            if self.store.templates().is_dirty() {
+                self.store.templates().save(&self.templates_path)?;
+            }
+            let payload = format!("{{\"lsn\":{}}}", self.last_lsn);
+            for start in dirty {
+                let Some(w) = self.writers.get_mut(&start) else {
+                    continue;
+                };
+                let dir = w.partition.dir.clone();
+                let res = w.writer.prepare_commit().and_then(|mut pc| {
+                    pc.set_payload(&payload);
+                    pc.commit()
+                });
+                if let Err(e) = res {
+                    self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
+                    let err = IndexerError::index("commit", &dir)(e);
+                    *self.health.error.lock() = Some(err.to_string());
+                    return Err(err);
+                }
+                set_committed(&w.partition, self.last_lsn);
+                w.dirty = false;
+                if let Err(e) = w.partition.reader.reload() {
+                    tracing::warn!(partition = %w.partition.name, error = %e, "reader reload failed");
+                }
+            }
+            self.metrics.commit_latency.observe(started.elapsed());
+            *self.health.error.lock() = None;
+            self.health
+                .last_commit_ns
+                .store(self.store.clock().now_ns(), Ordering::Relaxed);
+        }
+        self.health
+            .committed_lsn
+            .store(self.last_lsn, Ordering::Relaxed);
+        if let Some(wal) = &self.wal {
+            wal.truncate_through(self.last_lsn)?;
+        }
+        Ok(self.last_lsn)
+    }
+
+    /// Closes writers not written for `writer_idle` (keeps memory bounded with many partitions).
+    fn close_idle(&mut self) {
+        let idle = self.writer_idle;
+        let doomed: Vec<i64> = self
+            .writers
+            .iter()
+            .filter(|(_, w)| !w.dirty && w.last_write.elapsed() >= idle)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in doomed {
+            self.close_writer(s);
+        }
+    }
+
+    /// Closes one writer (waits for its merges).
+    pub(crate) fn close_writer(&mut self, start: i64) {
+        if let Some(w) = self.writers.remove(&start) {
+            let name = w.partition.name.clone();
+            if let Err(e) = w.writer.wait_merging_threads() {
+                tracing::warn!(partition = %name, error = %e, "closing a writer failed");
+            }
+            tracing::debug!(partition = %name, "partition writer closed");
+        }
+        self.health
+            .open_writers
+            .store(self.writers.len() as u64, Ordering::Relaxed);
+    }
+
+    fn commit_logged(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::error!(error = %e, "commit failed; will retry");
+        }
+    }
+
+    /// Runs the thread until shutdown.
+    pub fn run(mut self, rx: Receiver<Msg>) {
+        let mut next_commit = Instant::now() + self.commit_interval;
+        loop {
+            let wait = next_commit.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(Msg::Batch(b)) => {
+                    if let Err(e) = self.index_records(b.lsn, &b.records) {
+                        tracing::error!(lsn = b.lsn, error = %e, "indexing a batch failed; it stays in the wal");
+                        *self.health.error.lock() = Some(e.to_string());
+                    }
+                    self.pending.fetch_sub(b.pending, Ordering::Relaxed);
+                }
+                Ok(Msg::Commit(tx)) => {
+                    let _ = tx.send(self.commit());
+                }
+                Ok(Msg::Retention(tx)) => {
+                    let report = self.run_retention();
+                    let _ = tx.send(report);
+                }
+                Ok(Msg::Snapshot(dir, tx)) => {
+                    let _ = tx.send(self.snapshot(&dir));
+                }
+                Ok(Msg::Shutdown(tx)) => {
+                    let res = self.commit();
+                    let starts: Vec<i64> = self.writers.keys().copied().collect();
+                    for s in starts {
+                        self.close_writer(s);
+                    }
+                    let _ = tx.send(res.map(|_| ()));
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.commit_logged();
+                    return;
+                }
+            }
+            if Instant::now() >= next_commit {
+                self.commit_logged();
+                self.close_idle();
+                next_commit = Instant::now() + self.commit_interval;
+            }
+        }
+    }
+}
