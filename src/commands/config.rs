@@ -5,7 +5,6 @@ use logmind_config::{process_env, Config, Overrides};
 use std::path::Path;
 use std::process::ExitCode;
 
-#[allow(dead_code)] // wired by the server commands
 /// Which server command is loading (decides what `--listen` overrides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -15,7 +14,6 @@ pub enum Role {
     Agent,
 }
 
-#[allow(dead_code)] // wired by the server commands
 /// Flags → dotted-key overrides (flag > env > file > default).
 pub fn overrides(args: &ServerArgs, role: Role) -> Overrides {
     let listen_key = match role {

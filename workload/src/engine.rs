@@ -41,6 +41,8 @@ pub(crate) struct Engine<'a> {
     pub(crate) requests: Vec<RequestTruth>,
     pub(crate) user_ids: Vec<String>,
     pub(crate) template_texts: Vec<String>,
+    /// (framing, template index) → index into `template_texts`, assigned in order of first appearance.
+    truth_groups: std::collections::HashMap<(String, usize), usize>,
     pub(crate) start_ns: i64,
     pub(crate) last_ns: i64,
     pub(crate) continuous: bool,
@@ -82,13 +84,12 @@ impl<'a> Engine<'a> {
         let user_ids = (0..opts.users)
             .map(|u| format!("u{}", 10_000 + u))
             .collect();
-        let template_texts = (0..templates::count())
-            .map(templates::template_text)
-            .collect();
+        let template_texts = Vec::new();
         let n = containers.len();
         Ok(Engine {
             opts,
-            tally: Tally::new(services.len(), opts.users, templates::count()),
+            tally: Tally::new(services.len(), opts.users, 0),
+            truth_groups: std::collections::HashMap::new(),
             services,
             containers,
             files,
@@ -341,8 +342,25 @@ impl<'a> Engine<'a> {
             }
         });
         let is_error = rendered.level.is_some_and(Level::is_error);
-        let template = rendered.template.filter(|_| is_error);
+        let template = match rendered.template.filter(|_| is_error) {
+            Some(t) => {
+                let framing = rendered.framing.as_deref().unwrap_or("");
+                let key = (framing.to_string(), t);
+                Some(match self.truth_groups.get(&key) {
+                    Some(&g) => g,
+                    None => {
+                        let g = self.template_texts.len();
+                        self.template_texts
+                            .push(format!("{framing}{}", templates::template_text(t)));
+                        self.truth_groups.insert(key, g);
+                        g
+                    }
+                })
+            }
+            None => None,
+        };
         if let Some(t) = template {
+            self.tally.grow_templates(t + 1);
             if self.tally.examples[t].is_empty() {
                 self.tally.examples[t] = first_line.to_string();
             }

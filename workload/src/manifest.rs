@@ -283,6 +283,15 @@ impl Tally {
         }
     }
 
+    /// Makes room for `n` templates (true groups are discovered as framings appear).
+    pub fn grow_templates(&mut self, n: usize) {
+        if n > self.n_templates {
+            self.n_templates = n;
+            self.templates.resize(n * self.n_services * 7, 0);
+            self.examples.resize(n, String::new());
+        }
+    }
+
     /// Counts one event.
     pub fn count(
         &mut self,
@@ -296,7 +305,8 @@ impl Tally {
         if let Some(u) = user {
             self.users[(u * self.n_services + service) * 7 + s] += 1;
         }
-        if let Some(t) = template.filter(|t| *t < self.n_templates) {
+        if let Some(t) = template {
+            self.grow_templates(t + 1);
             self.templates[(t * self.n_services + service) * 7 + s] += 1;
         }
     }

@@ -40,7 +40,7 @@ pub struct Ids<'a> {
 }
 
 /// Facts about a rendered event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// Level the agent must assign (None = empty).
     pub level: Option<Level>,
@@ -50,6 +50,9 @@ pub struct Rendered {
     pub template: Option<usize>,
     /// Whether the event is multi-line.
     pub multiline: bool,
+    /// Text that frames the template in the event's headline (`payment failed: `, `ValueError: `,
+    /// `panic: `…): part of the true error group, since operators see these as different errors.
+    pub framing: Option<String>,
 }
 
 const BACKGROUND: &[&str] = &[
@@ -163,9 +166,17 @@ pub fn render(
             stderr: false,
             template: None,
             multiline: false,
+            framing: None,
         };
     }
     let template = message(rng, svc, kind, ids, scratch);
+    let framing = template.map(|_| {
+        if svc.style == Style::Text {
+            format!("{}: ", svc.verb)
+        } else {
+            String::new()
+        }
+    });
     let level = level_of(kind);
     match svc.style {
         Style::Json => {
@@ -219,6 +230,7 @@ pub fn render(
                     stderr: true,
                     template,
                     multiline: true,
+                    framing,
                 };
             }
         }
@@ -230,6 +242,7 @@ pub fn render(
         stderr,
         template,
         multiline: false,
+        framing,
     }
 }
 

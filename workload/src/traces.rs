@@ -58,6 +58,7 @@ pub(crate) fn render_trace(
 ) -> Rendered {
     templates::render(rng, t, scratch);
     let mut level = Level::Error;
+    let framing: String;
     match svc.trace {
         Trace::Python => {
             out.push_str("Traceback (most recent call last):");
@@ -76,10 +77,13 @@ pub(crate) fn render_trace(
                     rng.range(10, 300)
                 );
             }
-            let _ = write!(out, "\n{}: {scratch}", rng.pick(PY_EXC));
+            let exc = rng.pick(PY_EXC);
+            framing = format!("{exc}: ");
+            let _ = write!(out, "\n{exc}: {scratch}");
         }
         Trace::GoPanic => {
             level = Level::Fatal;
+            framing = "panic: ".to_string();
             let _ = write!(
                 out,
                 "panic: {scratch}\ngoroutine {} [running]:",
@@ -100,11 +104,8 @@ pub(crate) fn render_trace(
             );
         }
         Trace::Java | Trace::None => {
-            let _ = write!(
-                out,
-                "Exception in thread \"main\" {}: {scratch}",
-                rng.pick(JAVA_EXC)
-            );
+            framing = format!("Exception in thread \"main\" {}: ", rng.pick(JAVA_EXC));
+            let _ = write!(out, "{framing}{scratch}");
             push_java_frames(rng, svc, out);
             if rng.chance(0.5) {
                 let _ = write!(out, "\nCaused by: {}", rng.pick(JAVA_CAUSE));
@@ -120,5 +121,6 @@ pub(crate) fn render_trace(
         stderr: true,
         template: Some(t),
         multiline: true,
+        framing: Some(framing),
     }
 }
