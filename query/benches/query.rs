@@ -5,6 +5,13 @@
 //! in a temp dir (`LOGMIND_BENCH_DIR` to keep/reuse one). For each query kind (trace, error count by app over
 //! 24 h, top-10 error templates, full-text search) it prints p50/p99 of the engine over many runs and the time
 //! `rg` takes for the same question, then runs criterion on the engine.
+//!
+//! Measured 2026-12-04 on the shared 2-core dev box (other builds running), 10 M events / 2 days (index
+//! 1.6 GiB, built in 254 s; NDJSON dump 3.3 GiB), engine p50 / p99 vs. ripgrep over the dump (rg time includes
+//! grouping its output in-process, like `| sort | uniq -c`):
+//! trace 0.055 / 1.0 ms vs 3.35 s; error count by app over 24 h 15.7 / 27.8 ms vs 12.4 s; top-10 templates
+//! over 24 h 53 / 67 ms vs 12.0 s; phrase search newest 100 over 2 days 18 / 46 ms vs 0.94 s. Every answer
+//! agreed with rg's. At 1 M events: 0.05 / 4.1, 0.5 / 11.4, 7.9 / 16.5, 0.9 / 8.3 ms.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use logmind_protocol::{LogRecord, Source};
@@ -299,7 +306,7 @@ fn bench(c: &mut Criterion) {
             .and_then(|r| r.split(',').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if ts >= T0 && ts < T0 + DAY {
+        if (T0..T0 + DAY).contains(&ts) {
             *by_app.entry(field(l, "app").to_string()).or_default() += 1;
         }
     });
@@ -333,7 +340,7 @@ fn bench(c: &mut Criterion) {
             .and_then(|r| r.split(',').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if ts >= T0 && ts < T0 + DAY {
+        if (T0..T0 + DAY).contains(&ts) {
             *groups.entry(template(field(l, "message")).1).or_default() += 1;
         }
     });

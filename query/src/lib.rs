@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod logql;
+pub mod loki;
 
 pub use catalog::{Catalog, PartitionView};
 pub use engine::{Engine, QueryOptions};

@@ -109,3 +109,36 @@ fn regex_size_is_limited() {
         Err(QueryError::BadRequest(_))
     ));
 }
+
+#[tokio::test]
+async fn queries_beyond_the_concurrency_limit_wait_for_a_slot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = QueryOptions {
+        max_concurrent: 1,
+        timeout: Duration::from_secs(5),
+        ..options()
+    };
+    let engine = Engine::with_catalog(
+        Arc::new(catalog(dir.path(), &dataset(5, 1, 1), T0 + DAY)),
+        opts,
+    );
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let job = || {
+        let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+        engine.run(move |_, _| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        })
+    };
+    let (a, b, c) = tokio::join!(job(), job(), job());
+    assert!(a.is_ok() && b.is_ok() && c.is_ok());
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "never more than one scan at once"
+    );
+}

@@ -45,6 +45,8 @@ pub struct QueryOptions {
     pub max_buckets: usize,
     /// Look-back when a request names no start (`end - default_range`).
     pub default_range: Duration,
+    /// Queries scanning at once; more wait (within their timeout) for a slot.
+    pub max_concurrent: usize,
 }
 
 impl Default for QueryOptions {
@@ -58,6 +60,7 @@ impl Default for QueryOptions {
             max_memory_bytes: 512 << 20,
             max_buckets: 11_000,
             default_range: Duration::from_secs(7 * 86_400),
+            max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
         }
     }
 }
@@ -121,6 +124,7 @@ impl Drop for CancelOnDrop {
 pub struct Engine {
     catalog: Arc<dyn Catalog>,
     opts: QueryOptions,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -131,7 +135,12 @@ impl Engine {
 
     /// An engine over any catalog (tests and benchmarks use [`crate::catalog::DirCatalog`]).
     pub fn with_catalog(catalog: Arc<dyn Catalog>, opts: QueryOptions) -> Arc<Self> {
-        Arc::new(Engine { catalog, opts })
+        let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrent.max(1)));
+        Arc::new(Engine {
+            catalog,
+            opts,
+            slots,
+        })
     }
 
     /// The engine's limits.
@@ -215,13 +224,21 @@ impl Engine {
     {
         let ctx = Ctx::new(self.opts.timeout);
         let guard = CancelOnDrop(ctx.clone());
+        let timeout = self.opts.timeout;
+        let permit =
+            match tokio::time::timeout(timeout, Arc::clone(&self.slots).acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return Err(QueryError::Internal("query slots closed".into())),
+                Err(_) => return Err(QueryError::Timeout(timeout)),
+            };
         let engine = Arc::clone(self);
-        let handle = tokio::task::spawn_blocking(move || f(&engine, &ctx));
+        let handle = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&engine, &ctx)
+        });
         // A little grace over the deadline: the scan notices it itself and returns a clean error.
-        let out = match tokio::time::timeout(self.opts.timeout + Duration::from_millis(250), handle)
-            .await
-        {
-            Err(_) => Err(QueryError::Timeout(self.opts.timeout)),
+        let out = match tokio::time::timeout(timeout + Duration::from_millis(250), handle).await {
+            Err(_) => Err(QueryError::Timeout(timeout)),
             Ok(Err(join)) => Err(QueryError::Internal(format!("query worker failed: {join}"))),
             Ok(Ok(r)) => r,
         };

@@ -1,0 +1,279 @@
+//! Running LogQL against the engine: index-narrowed scans ([`plan`](crate::logql::eval::plan)), log queries
+//! in time order with a limit, and the record source of metric queries.
+
+use crate::catalog::PartitionView;
+use crate::engine::scan::{scan, Visitor};
+use crate::engine::{Ctx, Engine, TimeRange};
+use crate::error::QueryError;
+use crate::logql::ast::LogExpr;
+use crate::logql::eval::metric::Source;
+use crate::logql::eval::pipeline::{compile, CompileLimits, Pipeline};
+use crate::logql::eval::plan::{plan, Plan};
+use crate::logql::eval::{Entry, EvalError};
+use logmind_indexer::schema::LogSchema;
+use logmind_protocol::LogRecord;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocId, Searcher, SegmentReader, TantivyDocument, Term};
+
+/// Compile limits from the engine's options.
+pub fn limits(engine: &Engine) -> CompileLimits {
+    CompileLimits {
+        max_regex_bytes: engine.options().max_regex_bytes,
+    }
+}
+
+/// Turns an evaluation error into a 400.
+pub fn bad(e: EvalError) -> QueryError {
+    QueryError::BadRequest(e.0)
+}
+
+/// The tantivy query for a plan on one partition (regex matchers expanded over its term dictionaries).
+pub fn plan_query(
+    schema: &LogSchema,
+    plan: &Plan,
+    searcher: &Searcher,
+) -> Result<Box<dyn Query>, QueryError> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let field = |name: &str| {
+        schema
+            .keyword(name)
+            .ok_or_else(|| QueryError::Internal(format!("plan names unknown field {name}")))
+    };
+    for (name, value) in &plan.terms {
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_text(field(name)?, value),
+                IndexRecordOption::Basic,
+            )),
+        ));
+    }
+    for (name, value) in &plan.not_terms {
+        clauses.push((
+            Occur::MustNot,
+            Box::new(TermQuery::new(
+                Term::from_field_text(field(name)?, value),
+                IndexRecordOption::Basic,
+            )),
+        ));
+    }
+    for (name, matcher, negated) in &plan.regexes {
+        let f = field(name)?;
+        let mut terms = Vec::new();
+        for reader in searcher.segment_readers() {
+            let inv = reader.inverted_index(f)?;
+            let mut stream = inv
+                .terms()
+                .stream()
+                .map_err(|e| QueryError::Internal(format!("term dictionary of {name}: {e}")))?;
+            while stream.advance() {
+                if let Ok(s) = std::str::from_utf8(stream.key()) {
+                    // The matcher is compiled for positive matching; `negated` flips the clause instead.
+                    let hit = match matcher {
+                        crate::logql::eval::pipeline::CompiledMatcher::Nre(_, r) => r.is_match(s),
+                        m => m.matches_value(s),
+                    };
+                    if hit {
+                        terms.push(Term::from_field_text(f, s));
+                    }
+                }
+            }
+        }
+        terms.sort();
+        terms.dedup();
+        let set: Box<dyn Query> = Box::new(TermSetQuery::new(terms));
+        clauses.push((
+            if *negated {
+                Occur::MustNot
+            } else {
+                Occur::Must
+            },
+            set,
+        ));
+    }
+    if clauses.iter().all(|(o, _)| *o == Occur::MustNot) {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    Ok(if clauses.len() == 1 {
+        clauses.remove(0).1
+    } else {
+        Box::new(BooleanQuery::new(clauses))
+    })
+}
+
+struct Collect<'a> {
+    seg: u32,
+    out: &'a mut Vec<(i64, u32, DocId)>,
+    max: usize,
+    over: bool,
+}
+
+impl Visitor for Collect<'_> {
+    fn segment(
+        &mut self,
+        _part: usize,
+        seg: u32,
+        _reader: &SegmentReader,
+    ) -> Result<(), QueryError> {
+        self.seg = seg;
+        Ok(())
+    }
+    fn doc(&mut self, doc: DocId, ts: i64) {
+        if self.out.len() >= self.max {
+            self.over = true;
+            return;
+        }
+        self.out.push((ts, self.seg, doc));
+    }
+    fn finish_segment(&mut self) -> Result<(), QueryError> {
+        Ok(())
+    }
+}
+
+/// Maximum index candidates held per partition while answering one LogQL query.
+pub const MAX_CANDIDATES: usize = 20_000_000;
+
+/// A compiled log query: plan, pipeline.
+pub struct Compiled {
+    /// Index part.
+    pub plan: Plan,
+    /// Line part.
+    pub pipeline: Pipeline,
+}
+
+/// Compiles a log expression (its unwrap stage, if any, is ignored here).
+pub fn compile_log(engine: &Engine, log: &LogExpr) -> Result<Compiled, QueryError> {
+    let plan = plan(log, limits(engine)).map_err(bad)?;
+    let (pipeline, _) = compile(&log.pipeline, limits(engine)).map_err(bad)?;
+    Ok(Compiled { plan, pipeline })
+}
+
+/// Visits the records matching `c.plan` in `range`, partition by partition in the given time order, each
+/// partition's records sorted by (ts, doc) in that order; `visit` returns false to stop.
+pub fn for_each_record(
+    engine: &Engine,
+    ctx: &Ctx,
+    plan: &Plan,
+    range: TimeRange,
+    newest_first: bool,
+    visit: &mut dyn FnMut(LogRecord) -> bool,
+) -> Result<(), QueryError> {
+    if plan.impossible || range.start_ns >= range.end_ns {
+        return Ok(());
+    }
+    let catalog = engine.catalog();
+    let schema = catalog.schema();
+    let mut parts: Vec<PartitionView> = catalog.searchers(range.start_ns, range.end_ns);
+    parts.retain(|p| p.start_ns < range.end_ns && p.end_ns > range.start_ns);
+    parts.sort_by_key(|p| p.start_ns);
+    if newest_first {
+        parts.reverse();
+    }
+    for part in parts {
+        ctx.check()?;
+        let query = plan_query(schema, plan, &part.searcher)?;
+        let mut cands = Vec::new();
+        let mut c = Collect {
+            seg: 0,
+            out: &mut cands,
+            max: MAX_CANDIDATES,
+            over: false,
+        };
+        scan(
+            catalog.as_ref(),
+            std::slice::from_ref(&part),
+            query.as_ref(),
+            range,
+            ctx,
+            &mut c,
+        )?;
+        if c.over {
+            return Err(QueryError::Limit(format!(
+                "more than {MAX_CANDIDATES} candidate events in one partition: add label filters or narrow the time range"
+            )));
+        }
+        if newest_first {
+            cands.sort_unstable_by(|a, b| b.cmp(a));
+        } else {
+            cands.sort_unstable();
+        }
+        for (i, (_, seg, doc)) in cands.into_iter().enumerate() {
+            if i % 1024 == 0 {
+                ctx.check()?;
+            }
+            let d: TantivyDocument = part.searcher.doc(DocAddress::new(seg, doc))?;
+            let Some(r) = schema.to_record(&d) else {
+                continue;
+            };
+            if !visit(r) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One matched log line after the pipeline.
+pub struct Line {
+    /// The entry (labels, line, ts).
+    pub entry: Entry,
+    /// Source identity for tie-breaking (file, offset).
+    pub key: (String, u64),
+}
+
+/// Runs a log query: up to `limit` lines of `[start, end)`, newest first when `newest_first`.
+pub fn select_lines(
+    engine: &Engine,
+    ctx: &Ctx,
+    log: &LogExpr,
+    range: TimeRange,
+    newest_first: bool,
+    limit: usize,
+) -> Result<Vec<Line>, QueryError> {
+    let c = compile_log(engine, log)?;
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    for_each_record(engine, ctx, &c.plan, range, newest_first, &mut |r| {
+        let mut e = Entry::from_record(&r);
+        if c.plan.selector_matches(&e) && c.pipeline.process(&mut e) {
+            out.push(Line {
+                entry: e,
+                key: (r.source.file.clone(), r.source.offset),
+            });
+        }
+        out.len() < limit
+    })?;
+    Ok(out)
+}
+
+/// The record source of metric queries, bound to one running query's context.
+pub struct EngineSource<'a> {
+    /// Engine.
+    pub engine: &'a Engine,
+    /// Context (deadline, cancellation).
+    pub ctx: &'a Ctx,
+}
+
+impl Source for EngineSource<'_> {
+    fn fetch(
+        &self,
+        log: &LogExpr,
+        start_ns: i64,
+        end_ns: i64,
+        visit: &mut dyn FnMut(&LogRecord) -> bool,
+    ) -> Result<(), EvalError> {
+        let p = plan(log, limits(self.engine))?;
+        let range = TimeRange { start_ns, end_ns };
+        for_each_record(self.engine, self.ctx, &p, range, false, &mut |r| {
+            if p.selector_matches(&Entry::from_record(&r)) {
+                visit(&r)
+            } else {
+                true
+            }
+        })
+        .map_err(|e| EvalError(e.to_string()))
+    }
+}

@@ -1,0 +1,626 @@
+//! Loki's metadata endpoints, answered from fast fields: labels, label values, series, index stats and volume,
+//! patterns (from the template miner), detected labels and fields.
+
+use super::exec::{self, limits, plan_query};
+use super::params::{self, Params};
+use super::query::LokiReq;
+use super::response;
+use super::{LokiError, LokiState};
+use crate::catalog::PartitionView;
+use crate::engine::scan::{scan, Visitor};
+use crate::engine::{Ctx, Engine, TimeRange};
+use crate::error::QueryError;
+use crate::logql::ast::LogExpr;
+use crate::logql::eval::pipeline::CompiledMatcher;
+use crate::logql::eval::plan::{plan, Plan, INDEXED_FIELDS};
+use crate::logql::eval::{canonical_label, Entry, Labels, STREAM_LABELS};
+use crate::logql::{parse_log, Expr};
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{AllQuery, Query};
+use tantivy::{DocId, SegmentReader};
+
+/// Labels offered to the label browser (stream labels plus `level`).
+pub const BROWSABLE: [&str; 7] = [
+    "namespace",
+    "app",
+    "pod",
+    "container",
+    "node",
+    "stream",
+    "level",
+];
+
+/// One matched document's keyword values (in the requested field order), ts, template and size.
+pub struct Row<'a> {
+    /// ts, ns.
+    pub ts: i64,
+    /// Values of the requested fields ("" when absent).
+    pub values: &'a [String],
+    /// Template id.
+    pub template: u64,
+    /// Message bytes.
+    pub size: u64,
+}
+
+struct RowVisitor<'f> {
+    fields: Vec<&'static str>,
+    cols: Vec<Option<StrColumn>>,
+    cache: Vec<HashMap<u64, String>>,
+    template: Option<Column<u64>>,
+    size: Option<Column<u64>>,
+    buf: Vec<String>,
+    residual: &'f [(usize, CompiledMatcher)],
+    f: &'f mut dyn FnMut(Row<'_>),
+}
+
+impl Visitor for RowVisitor<'_> {
+    fn segment(
+        &mut self,
+        _part: usize,
+        _seg: u32,
+        reader: &SegmentReader,
+    ) -> Result<(), QueryError> {
+        self.cols = self
+            .fields
+            .iter()
+            .map(|f| reader.fast_fields().str(f))
+            .collect::<Result<_, _>>()?;
+        self.cache = vec![HashMap::new(); self.fields.len()];
+        self.template = reader.fast_fields().u64("template").ok();
+        self.size = reader.fast_fields().u64("size").ok();
+        Ok(())
+    }
+    fn doc(&mut self, doc: DocId, ts: i64) {
+        self.buf.resize(self.fields.len(), String::new());
+        for (i, col) in self.cols.iter().enumerate() {
+            let v = match col
+                .as_ref()
+                .and_then(|c| c.ords().first(doc).map(|o| (c, o)))
+            {
+                Some((c, ord)) => self.cache[i]
+                    .entry(ord)
+                    .or_insert_with(|| {
+                        let mut s = String::new();
+                        let _ = c.ord_to_str(ord, &mut s);
+                        s
+                    })
+                    .clone(),
+                None => String::new(),
+            };
+            self.buf[i] = v;
+        }
+        if !self
+            .residual
+            .iter()
+            .all(|(i, m)| m.matches_value(&self.buf[*i]))
+        {
+            return;
+        }
+        let template = self
+            .template
+            .as_ref()
+            .and_then(|c| c.first(doc))
+            .unwrap_or(0);
+        let size = self.size.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+        (self.f)(Row {
+            ts,
+            values: &self.buf,
+            template,
+            size,
+        });
+    }
+    fn finish_segment(&mut self) -> Result<(), QueryError> {
+        Ok(())
+    }
+}
+
+/// Field index of a name in [`INDEXED_FIELDS`].
+fn field_index(name: &str) -> Option<usize> {
+    INDEXED_FIELDS
+        .iter()
+        .position(|f| *f == canonical_label(name))
+}
+
+/// Scans the docs matching `plan` (all docs when None) in `range`, reading every indexed keyword field.
+pub fn scan_rows(
+    engine: &Engine,
+    ctx: &Ctx,
+    plan: Option<&Plan>,
+    range: TimeRange,
+    f: &mut dyn FnMut(Row<'_>),
+) -> Result<(), QueryError> {
+    if plan.is_some_and(|p| p.impossible) {
+        return Ok(());
+    }
+    // Selector matchers re-checked on the values (covers the ones the index could not take).
+    let residual: Vec<(usize, CompiledMatcher)> = plan
+        .map(|p| {
+            p.selector
+                .iter()
+                .filter_map(|m| field_index(m.name()).map(|i| (i, m.clone())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let catalog = engine.catalog();
+    let parts: Vec<PartitionView> = catalog.searchers(range.start_ns, range.end_ns);
+    for part in parts {
+        ctx.check()?;
+        let query: Box<dyn Query> = match plan {
+            Some(p) => plan_query(catalog.schema(), p, &part.searcher)?,
+            None => Box::new(AllQuery),
+        };
+        let mut v = RowVisitor {
+            fields: INDEXED_FIELDS.to_vec(),
+            cols: Vec::new(),
+            cache: Vec::new(),
+            template: None,
+            size: None,
+            buf: Vec::new(),
+            residual: &residual,
+            f,
+        };
+        scan(
+            catalog.as_ref(),
+            std::slice::from_ref(&part),
+            query.as_ref(),
+            range,
+            ctx,
+            &mut v,
+        )?;
+    }
+    Ok(())
+}
+
+fn selector(engine: &Engine, q: Option<&str>) -> Result<Option<Plan>, QueryError> {
+    let Some(q) = q else { return Ok(None) };
+    let log: LogExpr = match crate::logql::parse(q)
+        .map_err(|e| QueryError::BadRequest(e.to_string()))?
+    {
+        Expr::Log(l) => l,
+        Expr::Metric(_) => {
+            return Err(QueryError::BadRequest(
+                "expected a stream selector like {app=\"backend\"}, found a metric query".into(),
+            ))
+        }
+    };
+    plan(&log, limits(engine)).map(Some).map_err(exec::bad)
+}
+
+fn range_of(state: &LokiState, p: &Params) -> Result<TimeRange, QueryError> {
+    let (start, end) = params::range(p, state.engine.now_ns())?;
+    Ok(TimeRange {
+        start_ns: start,
+        end_ns: end.saturating_add(1),
+    })
+}
+
+/// Distinct stream label sets.
+fn stream_key(values: &[String]) -> Labels {
+    STREAM_LABELS
+        .iter()
+        .filter_map(|l| {
+            let i = field_index(l)?;
+            let v = &values[i];
+            (!v.is_empty()).then(|| (l.to_string(), v.clone()))
+        })
+        .collect()
+}
+
+const MAX_VALUES: usize = 10_000;
+
+/// `GET /loki/api/v1/labels`.
+pub async fn labels(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let range = range_of(&state, &req.params)?;
+    let plan = selector(&state.engine, req.params.get("query"))?;
+    let names = state
+        .engine
+        .run(move |engine, ctx| {
+            let mut seen = [false; INDEXED_FIELDS.len()];
+            scan_rows(engine, ctx, plan.as_ref(), range, &mut |row| {
+                for (i, v) in row.values.iter().enumerate() {
+                    seen[i] |= !v.is_empty();
+                }
+            })?;
+            let mut names: Vec<String> = BROWSABLE
+                .iter()
+                .filter(|l| field_index(l).is_some_and(|i| seen[i]))
+                .map(|l| l.to_string())
+                .collect();
+            if names.iter().any(|n| n == "app") {
+                names.push("service_name".into());
+            }
+            names.sort();
+            Ok(names)
+        })
+        .await?;
+    Ok(Json(response::success(json!(names))))
+}
+
+/// `GET /loki/api/v1/label/{name}/values`.
+pub async fn label_values(
+    State(state): State<LokiState>,
+    Path(name): Path<String>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let range = range_of(&state, &req.params)?;
+    let plan = selector(&state.engine, req.params.get("query"))?;
+    let Some(idx) = field_index(&name) else {
+        return Ok(Json(response::success(json!([]))));
+    };
+    let values = state
+        .engine
+        .run(move |engine, ctx| {
+            let mut set = BTreeSet::new();
+            scan_rows(engine, ctx, plan.as_ref(), range, &mut |row| {
+                let v = &row.values[idx];
+                if !v.is_empty() && set.len() < MAX_VALUES && !set.contains(v) {
+                    set.insert(v.clone());
+                }
+            })?;
+            Ok(set)
+        })
+        .await?;
+    Ok(Json(response::success(json!(values))))
+}
+
+/// `GET|POST /loki/api/v1/series?match[]=…`.
+pub async fn series(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let range = range_of(&state, &req.params)?;
+    let mut matches: Vec<String> = req
+        .params
+        .all("match[]")
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    matches.extend(req.params.all("match").into_iter().map(str::to_string));
+    if matches.is_empty() {
+        return Err(QueryError::BadRequest("parameter \"match[]\" is required".into()).into());
+    }
+    let plans = matches
+        .iter()
+        .map(|m| selector(&state.engine, Some(m)).map(|p| p.unwrap_or_default()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let set = state
+        .engine
+        .run(move |engine, ctx| {
+            let mut set = BTreeSet::new();
+            for p in &plans {
+                scan_rows(engine, ctx, Some(p), range, &mut |row| {
+                    if set.len() < MAX_VALUES {
+                        set.insert(stream_key(row.values));
+                    }
+                })?;
+            }
+            Ok(set)
+        })
+        .await?;
+    Ok(Json(response::success(json!(set
+        .into_iter()
+        .collect::<Vec<_>>()))))
+}
+
+#[derive(Default)]
+struct Totals {
+    streams: BTreeSet<Labels>,
+    entries: u64,
+    bytes: u64,
+}
+
+/// `GET|POST /loki/api/v1/index/stats`.
+pub async fn stats(State(state): State<LokiState>, req: LokiReq) -> Result<Json<Value>, LokiError> {
+    let range = range_of(&state, &req.params)?;
+    let plan = selector(&state.engine, req.params.get("query"))?;
+    let t = state
+        .engine
+        .run(move |engine, ctx| {
+            let mut t = Totals::default();
+            scan_rows(engine, ctx, plan.as_ref(), range, &mut |row| {
+                t.entries += 1;
+                t.bytes += row.size;
+                if t.streams.len() < MAX_VALUES {
+                    t.streams.insert(stream_key(row.values));
+                }
+            })?;
+            Ok(t)
+        })
+        .await?;
+    Ok(Json(json!({
+        "streams": t.streams.len(),
+        "chunks": t.streams.len(),
+        "entries": t.entries,
+        "bytes": t.bytes,
+    })))
+}
+
+/// The volume key: the target labels when given (`aggregateBy=labels` or `series`), else the stream labels.
+fn volume_key(values: &[String], targets: &[String]) -> Labels {
+    let base = stream_key(values);
+    if targets.is_empty() {
+        return base;
+    }
+    targets
+        .iter()
+        .filter_map(|t| {
+            let i = field_index(t)?;
+            let v = &values[i];
+            (!v.is_empty()).then(|| (t.clone(), v.clone()))
+        })
+        .collect()
+}
+
+async fn volume_series(
+    state: &LokiState,
+    p: &Params,
+    step: Option<i64>,
+) -> Result<(Vec<crate::logql::eval::metric::Series>, TimeRange), QueryError> {
+    let range = range_of(state, p)?;
+    let plan = selector(&state.engine, Some(p.required("query")?))?;
+    let limit = p.usize("limit", 100)?;
+    let targets: Vec<String> = p
+        .get("targetLabels")
+        .map(|s| {
+            s.split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let end = range.end_ns - 1;
+    let series = state
+        .engine
+        .run(move |engine, ctx| {
+            let mut acc: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
+            scan_rows(engine, ctx, plan.as_ref(), range, &mut |row| {
+                let key = volume_key(row.values, &targets);
+                let bucket = match step {
+                    Some(s) => range.start_ns + (row.ts - range.start_ns) / s * s,
+                    None => end,
+                };
+                *acc.entry(key).or_default().entry(bucket).or_default() += row.size as f64;
+            })?;
+            let mut series: Vec<crate::logql::eval::metric::Series> = acc
+                .into_iter()
+                .map(|(labels, pts)| crate::logql::eval::metric::Series {
+                    labels,
+                    points: pts.into_iter().collect(),
+                })
+                .collect();
+            let total =
+                |s: &crate::logql::eval::metric::Series| s.points.iter().map(|p| p.1).sum::<f64>();
+            series.sort_by(|a, b| total(b).total_cmp(&total(a)));
+            series.truncate(limit.max(1));
+            Ok(series)
+        })
+        .await?;
+    Ok((series, range))
+}
+
+/// `GET|POST /loki/api/v1/index/volume`: bytes per series (or per target label) in the range.
+pub async fn volume(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let (series, _) = volume_series(&state, &req.params, None).await?;
+    Ok(Json(response::success(json!({
+        "resultType": "vector",
+        "result": response::vector(&series),
+    }))))
+}
+
+/// `GET|POST /loki/api/v1/index/volume_range`: the same, bucketed by `step`.
+pub async fn volume_range(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let (start, end) = params::range(&req.params, state.engine.now_ns())?;
+    let step = req
+        .params
+        .duration("step")?
+        .filter(|s| *s > 0)
+        .unwrap_or_else(|| super::query::default_step(start, end));
+    let (series, _) = volume_series(&state, &req.params, Some(step)).await?;
+    Ok(Json(response::success(json!({
+        "resultType": "matrix",
+        "result": response::matrix(&series),
+    }))))
+}
+
+/// `GET /loki/api/v1/patterns`: the template miner's groups for the selected streams, counted per step.
+pub async fn patterns(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let p = &req.params;
+    let range = range_of(&state, p)?;
+    let plan = selector(&state.engine, Some(p.required("query")?))?;
+    let step = p
+        .duration("step")?
+        .filter(|s| *s > 0)
+        .unwrap_or_else(|| super::query::default_step(range.start_ns, range.end_ns));
+    let out = state
+        .engine
+        .run(move |engine, ctx| {
+            let mut acc: HashMap<u64, BTreeMap<i64, u64>> = HashMap::new();
+            scan_rows(engine, ctx, plan.as_ref(), range, &mut |row| {
+                let b = range.start_ns + (row.ts - range.start_ns) / step * step;
+                *acc.entry(row.template).or_default().entry(b).or_default() += 1;
+            })?;
+            let mut groups: Vec<(u64, BTreeMap<i64, u64>)> = acc.into_iter().collect();
+            groups.sort_by_key(|(id, b)| (std::cmp::Reverse(b.values().sum::<u64>()), *id));
+            groups.truncate(200);
+            Ok(groups
+                .into_iter()
+                .map(|(id, buckets)| {
+                    let text = engine
+                        .catalog()
+                        .template_text(id)
+                        .unwrap_or_else(|| format!("template {id}"))
+                        .replace("<*>", "<_>");
+                    json!({
+                        "pattern": text,
+                        "samples": buckets.into_iter().map(|(t, c)| json!([t / 1_000_000_000, c])).collect::<Vec<_>>(),
+                    })
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Json(response::success(json!(out))))
+}
+
+/// `GET /loki/api/v1/detected_labels`.
+pub async fn detected_labels(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let range = range_of(&state, &req.params)?;
+    let plan = selector(&state.engine, req.params.get("query"))?;
+    let out = state
+        .engine
+        .run(move |engine, ctx| {
+            let mut sets: Vec<BTreeSet<String>> = vec![BTreeSet::new(); INDEXED_FIELDS.len()];
+            scan_rows(engine, ctx, plan.as_ref(), range, &mut |row| {
+                for (i, v) in row.values.iter().enumerate() {
+                    if !v.is_empty() && sets[i].len() < MAX_VALUES && !sets[i].contains(v) {
+                        sets[i].insert(v.clone());
+                    }
+                }
+            })?;
+            Ok(BROWSABLE
+                .iter()
+                .filter_map(|l| {
+                    let n = sets[field_index(l)?].len();
+                    (n > 0).then(|| json!({"label": l, "cardinality": n}))
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Json(json!({ "detectedLabels": out })))
+}
+
+fn infer_type(values: &BTreeSet<String>) -> &'static str {
+    let all = |f: &dyn Fn(&str) -> bool| values.iter().all(|v| f(v));
+    if all(&|v| v.parse::<i64>().is_ok()) {
+        "int"
+    } else if all(&|v| v.parse::<f64>().is_ok()) {
+        "float"
+    } else if all(&|v| v == "true" || v == "false") {
+        "boolean"
+    } else if all(&|v| {
+        v.chars().any(|c| c.is_ascii_alphabetic())
+            && crate::logql::lexer::parse_go_duration(v).is_some()
+    }) {
+        "duration"
+    } else if all(&|v| {
+        crate::logql::eval::pipeline::convert(v, crate::logql::ast::UnwrapConv::Bytes).is_some()
+            && v.chars().any(|c| c.is_ascii_alphabetic())
+    }) {
+        "bytes"
+    } else {
+        "string"
+    }
+}
+
+struct Detected {
+    values: BTreeSet<String>,
+    parsers: BTreeSet<&'static str>,
+}
+
+async fn detect(state: &LokiState, p: &Params) -> Result<BTreeMap<String, Detected>, QueryError> {
+    let range = range_of(state, p)?;
+    let log = parse_log(p.required("query")?).map_err(|e| QueryError::BadRequest(e.to_string()))?;
+    let line_limit = p
+        .usize("line_limit", 1000)?
+        .min(state.engine.options().max_lines.max(1000));
+    let lines = state
+        .engine
+        .run(move |engine, ctx| exec::select_lines(engine, ctx, &log, range, true, line_limit))
+        .await?;
+    let mut out: BTreeMap<String, Detected> = BTreeMap::new();
+    for l in lines {
+        let mut probe = Entry {
+            parsed: Default::default(),
+            ..l.entry.clone()
+        };
+        let parser = if probe.line.trim_start().starts_with('{') {
+            crate::logql::eval::parsers::json(&mut probe, &[]);
+            "json"
+        } else {
+            crate::logql::eval::parsers::logfmt(&mut probe, false, false, &[]);
+            "logfmt"
+        };
+        if probe
+            .parsed
+            .contains_key(crate::logql::eval::parsers::ERROR_LABEL)
+        {
+            probe.parsed.clear();
+        }
+        for (k, v) in probe.parsed {
+            let d = out.entry(k).or_insert_with(|| Detected {
+                values: BTreeSet::new(),
+                parsers: BTreeSet::new(),
+            });
+            d.parsers.insert(parser);
+            if d.values.len() < MAX_VALUES {
+                d.values.insert(v);
+            }
+        }
+        for (k, v) in &l.entry.metadata {
+            let d = out.entry(k.clone()).or_insert_with(|| Detected {
+                values: BTreeSet::new(),
+                parsers: BTreeSet::new(),
+            });
+            if d.values.len() < MAX_VALUES {
+                d.values.insert(v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /loki/api/v1/detected_fields`: fields found by parsing a sample of the newest lines.
+pub async fn detected_fields(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let limit = req.params.usize("limit", 1000)?;
+    let found = detect(&state, &req.params).await?;
+    let fields: Vec<Value> = found
+        .iter()
+        .take(limit)
+        .map(|(k, d)| {
+            let parsers: Option<Vec<&str>> =
+                (!d.parsers.is_empty()).then(|| d.parsers.iter().copied().collect());
+            json!({
+                "label": k,
+                "type": infer_type(&d.values),
+                "cardinality": d.values.len(),
+                "parsers": parsers,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "fields": fields, "limit": limit })))
+}
+
+/// `GET /loki/api/v1/detected_field/{name}/values`.
+pub async fn detected_field_values(
+    State(state): State<LokiState>,
+    Path(name): Path<String>,
+    req: LokiReq,
+) -> Result<Json<Value>, LokiError> {
+    let found = detect(&state, &req.params).await?;
+    let values: Vec<String> = found
+        .get(&name)
+        .map(|d| d.values.iter().cloned().collect())
+        .unwrap_or_default();
+    Ok(Json(json!({ "values": values })))
+}
