@@ -161,8 +161,8 @@ impl Server {
         let engine = Engine::new(indexer.store(), query_options(cfg));
         let router = indexer
             .router()
-            .merge(logmind_query::router(engine.clone(), auth.clone()));
-        let _ = auth; // LOKI-MERGE: .merge(logmind_query::loki::router(engine.clone(), auth, Some(indexer.clone())))
+            .merge(logmind_query::router(engine.clone(), auth.clone()))
+            .merge(logmind_query::loki::router(engine, auth, Some(indexer.clone())));
         let listener = TcpListener::bind(listen).await.with_context(|| {
             format!("listening on {listen} (is another logmind or Loki running there?)")
         })?;
