@@ -162,7 +162,11 @@ impl Server {
         let router = indexer
             .router()
             .merge(logmind_query::router(engine.clone(), auth.clone()))
-            .merge(logmind_query::loki::router(engine, auth, Some(indexer.clone())));
+            .merge(logmind_query::loki::router(
+                engine,
+                auth,
+                Some(indexer.clone()),
+            ));
         let listener = TcpListener::bind(listen).await.with_context(|| {
             format!("listening on {listen} (is another logmind or Loki running there?)")
         })?;
