@@ -48,21 +48,33 @@ fn print_next_steps(addr: &str, root: &Path) {
     } else {
         format!(" --server http://{addr}")
     };
+    let tries: [(String, &str); 8] = [
+        (format!("logmind errors --since 15m{server}"), "top error groups"),
+        (format!("logmind count --since 15m --by app{server}"), "errors over time, by app"),
+        (format!("logmind trace {request}{server}"), "one request across services"),
+        (format!("logmind user {user}{server}"), "one user's activity"),
+        (format!("logmind search 'payment failed' --since 15m{server}"), "full-text search"),
+        (format!("logmind tail --level error{server}"), "follow live"),
+        (
+            format!(
+                "logmind query 'sum by (app) (count_over_time({{namespace=~\".+\"}} | level=\"error\" [1m]))'{server}"
+            ),
+            "LogQL",
+        ),
+        (format!("curl -s http://{addr}/loki/api/v1/labels"), "the Loki API Grafana uses"),
+    ];
+    let width = tries.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    println!("\nlogmind demo is running: an agent tails a generated Kubernetes + Docker fleet into the indexer.\n");
+    println!("  API and Grafana Loki data source URL:  http://{addr}");
     println!(
-        "\nlogmind demo is running: an agent tails a generated Kubernetes + Docker fleet into the indexer.\n\
-         \n  API and Grafana Loki data source URL:  http://{addr}\n  host root (generated logs):           {root}\n\
-         \nTry, in another terminal:\n\
-         \n  logmind errors --since 15m{server}                    # top error groups\
-         \n  logmind count --since 15m --by app{server}            # errors over time, by app\
-         \n  logmind trace {request}{server}         # one request across services\
-         \n  logmind user {user}{server}               # one user's activity\
-         \n  logmind search 'payment failed' --since 15m{server}\
-         \n  logmind tail --level error{server}                     # follow live\
-         \n  logmind query 'sum by (app) (count_over_time({{namespace=~\".+\"}} | level=\"error\" [1m]))'{server}\
-         \n  curl -s http://{addr}/loki/api/v1/labels\
-         \n\nIn Grafana: add a Loki data source with URL http://{addr} (or use deploy/grafana/).\nCtrl-C stops.\n",
-        root = root.display(),
+        "  host root (generated logs):           {}\n",
+        root.display()
     );
+    println!("Try, in another terminal:\n");
+    for (cmd, what) in &tries {
+        println!("  {cmd:<width$}   # {what}");
+    }
+    println!("\nIn Grafana: add a Loki data source with URL http://{addr} (or use deploy/grafana/).\nCtrl-C stops.\n");
 }
 
 /// Runs the demo until Ctrl-C or `--duration`.

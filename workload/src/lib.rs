@@ -64,6 +64,12 @@
 //! `i` µs; the manifest counts the event once with the first line's timestamp. Every error/fatal event
 //! carries exactly one instance of one of [`templates::ERROR_TEMPLATES`]; stack traces go to stderr.
 //!
+//! The manifest's true error groups are the template *with its headline framing*, because that is what an
+//! operator sees as one error: JSON/logfmt `user <*> not found`, free text `payment failed: user <*> not
+//! found`, Python `ValueError: user <*> not found` (one group per exception class, the headline's first
+//! word), Java `Exception in thread "main" <*>: user <*> not found` (the class varies within the group) and
+//! Go `panic: user <*> not found`.
+//!
 //! # Requests
 //!
 //! A request crosses 2–4 apps under one `request_id` (UUID) and `user_id` (`u10000`…), in time order,

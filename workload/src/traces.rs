@@ -104,8 +104,14 @@ pub(crate) fn render_trace(
             );
         }
         Trace::Java | Trace::None => {
-            framing = format!("Exception in thread \"main\" {}: ", rng.pick(JAVA_EXC));
-            let _ = write!(out, "{framing}{scratch}");
+            // One group per template across exception classes: the class is a variable of the headline
+            // (a template miner sees `Exception in thread "main" <*>: …` with only the class changing).
+            framing = "Exception in thread \"main\" <*>: ".to_string();
+            let _ = write!(
+                out,
+                "Exception in thread \"main\" {}: {scratch}",
+                rng.pick(JAVA_EXC)
+            );
             push_java_frames(rng, svc, out);
             if rng.chance(0.5) {
                 let _ = write!(out, "\nCaused by: {}", rng.pick(JAVA_CAUSE));
