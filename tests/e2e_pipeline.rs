@@ -321,9 +321,19 @@ fn check_traces(r: &Run) {
             q.request_id
         );
         // Kubernetes events carry their pod name (the manifest leaves it empty for Docker containers).
-        for (e, w) in v["events"].as_array().expect("events").iter().zip(&q.events) {
+        for (e, w) in v["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .zip(&q.events)
+        {
             if !w.pod.is_empty() {
-                assert_eq!(str_of(e, "pod"), w.pod, "pod of an event of {}", q.request_id);
+                assert_eq!(
+                    str_of(e, "pod"),
+                    w.pod,
+                    "pod of an event of {}",
+                    q.request_id
+                );
             }
         }
         assert_eq!(
