@@ -17,9 +17,10 @@ use std::path::PathBuf;
     max_term_width = 110
 )]
 pub struct Cli {
-    /// Log filter for logmind's own logs (e.g. `info`, `logmind_agent=debug`); env RUST_LOG also works.
-    #[arg(long, global = true, env = "LOGMIND_LOG", default_value = "info")]
-    pub log: String,
+    /// Log filter for logmind's own logs (e.g. `info`, `logmind_agent=debug`). Default: the config's
+    /// `log_level` for server commands, else `info`; RUST_LOG, when set, wins.
+    #[arg(long, global = true, env = "LOGMIND_LOG")]
+    pub log: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -8,14 +8,28 @@ use cli::{Cli, Command};
 use logmind_query::client as qc;
 use std::process::ExitCode;
 
-fn init_tracing(filter: &str) {
+/// Installs the log subscriber: RUST_LOG > `--log` > the config's `log_level` > `info`; JSON lines when the
+/// config says `log_format = "json"`; ANSI colours only on a terminal.
+pub(crate) fn init_tracing(flag: Option<&str>, cfg: Option<&logmind_config::Config>) {
+    use std::io::IsTerminal;
+    let fallback = flag
+        .map(str::to_string)
+        .or_else(|| cfg.map(|c| c.log_level.clone()))
+        .unwrap_or_else(|| "info".to_string());
     let env = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&fallback))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let json = cfg.is_some_and(|c| c.log_format == logmind_config::LogFormat::Json);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    // A second call (tests, demo) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Prints an error chain and maps it to exit code 2.
@@ -31,12 +45,18 @@ pub(crate) fn report(r: anyhow::Result<()>) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log);
+    let log = cli.log.clone();
+    if !matches!(
+        cli.command,
+        Command::Up(_) | Command::Indexer(_) | Command::Agent(_)
+    ) {
+        init_tracing(log.as_deref(), None);
+    }
     match cli.command {
         Command::Demo(a) => report(commands::demo::run(&a)),
-        Command::Up(a) => commands::server::up(&a),
-        Command::Indexer(a) => commands::server::indexer(&a),
-        Command::Agent(a) => commands::server::agent(&a),
+        Command::Up(a) => commands::server::up(&a, log.as_deref()),
+        Command::Indexer(a) => commands::server::indexer(&a, log.as_deref()),
+        Command::Agent(a) => commands::server::agent(&a, log.as_deref()),
         Command::Generate(a) => report(commands::generate::run(&a)),
         Command::Trace { request_id, common } => {
             let c = commands::client::common(&common, None, None);

@@ -199,11 +199,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `logmind indexer`.
-pub fn indexer(args: &ServerArgs) -> ExitCode {
+pub fn indexer(args: &ServerArgs, log: Option<&str>) -> ExitCode {
     let cfg = match load(args.config.as_deref(), &overrides(args, Role::Indexer)) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    crate::init_tracing(log, Some(&cfg));
     crate::report(runtime().and_then(|rt| {
         rt.block_on(async {
             let server = Server::start(&cfg, &cfg.data_dir, cfg.indexer.listen).await?;
@@ -213,11 +214,12 @@ pub fn indexer(args: &ServerArgs) -> ExitCode {
 }
 
 /// `logmind agent`.
-pub fn agent(args: &ServerArgs) -> ExitCode {
+pub fn agent(args: &ServerArgs, log: Option<&str>) -> ExitCode {
     let cfg = match load(args.config.as_deref(), &overrides(args, Role::Agent)) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    crate::init_tracing(log, Some(&cfg));
     let opts = agent_options(&cfg, &cfg.data_dir);
     crate::report(runtime().and_then(|rt| {
         rt.block_on(async {
@@ -229,11 +231,12 @@ pub fn agent(args: &ServerArgs) -> ExitCode {
 }
 
 /// `logmind up`: indexer + query on one listener, plus the agent tailing the host's logs into it.
-pub fn up(args: &ServerArgs) -> ExitCode {
+pub fn up(args: &ServerArgs, log: Option<&str>) -> ExitCode {
     let cfg = match load(args.config.as_deref(), &overrides(args, Role::Indexer)) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    crate::init_tracing(log, Some(&cfg));
     crate::report(runtime().and_then(|rt| rt.block_on(run_up(cfg, shutdown_signal()))))
 }
 
