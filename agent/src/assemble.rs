@@ -318,7 +318,7 @@ impl Assembler {
             return;
         }
         if partial {
-            let mut raw = Vec::with_capacity(content.len().min(cap) * 2);
+            let mut raw = Vec::with_capacity(content.len().min(cap).saturating_mul(2));
             let cut = append_capped(&mut raw, content, cap);
             self.streams[si].piece = Some(Piece {
                 raw,
