@@ -141,14 +141,18 @@ impl Pipeline {
     ) -> Result<(), AgentError> {
         let mut last_scan: Option<Instant> = None;
         let mut last_cp = Instant::now();
-        let mut woke = true;
+        let mut structural = true;
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            structural |= watcher.take_structural();
             let scan_due = match last_scan {
                 None => true,
-                Some(t) => now - t >= self.opts.poll_interval || (woke && now - t >= MIN_SCAN_GAP),
+                Some(t) => {
+                    now - t >= self.opts.poll_interval || (structural && now - t >= MIN_SCAN_GAP)
+                }
             };
             if scan_due {
+                structural = false;
                 let bases: Vec<PathBuf> = self.disc.bases().map(PathBuf::from).collect();
                 let active = watcher.ensure(bases.into_iter());
                 Metrics::set(&self.metrics.notify_active, u64::from(active));
@@ -171,11 +175,9 @@ impl Pipeline {
                     Err(e) => error!(error = %e, "checkpoint failed; retrying"),
                 }
             }
-            woke = false;
             if !busy {
                 match wake.recv_timeout(MAX_IDLE) {
-                    Ok(()) => woke = true,
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => std::thread::sleep(MAX_IDLE),
                 }
             }
