@@ -374,16 +374,16 @@ impl Assembler {
         let pending_mode = self.streams[si].pending.as_ref().map(|p| p.mode);
         let step = classify(&self.opts.multiline, pending_mode, &line.text);
         match step {
-            Step::Continue | Step::Finish => {
+            Step::Continue | Step::ContinueAs(_) => {
                 if let Some(p) = self.streams[si].pending.as_mut() {
                     self.stats.multiline_merged += 1;
                     p.buf.push_line(&line.text, cap);
                     p.buf.dropped += line.dropped;
                     p.end_offset = line.end_offset;
                     p.last = line.last;
-                }
-                if step == Step::Finish {
-                    self.emit_pending(stream, out);
+                    if let Step::ContinueAs(mode) = step {
+                        p.mode = mode;
+                    }
                 }
             }
             Step::Start(mode) => {
@@ -410,8 +410,9 @@ impl Assembler {
     fn emit_pending(&mut self, stream: Stream, out: &mut Vec<Event>) {
         if let Some(p) = self.streams[stream.index()].pending.take() {
             let mut buf = p.buf;
-            if p.mode == Mode::Go && !buf.truncated() {
-                // Blank lines between a panic's blocks belong to it; trailing ones carry nothing.
+            if matches!(p.mode, Mode::Go | Mode::PythonEnd | Mode::PythonChain) && !buf.truncated()
+            {
+                // Blank lines inside a panic or a chained traceback belong to it; trailing ones carry nothing.
                 let keep = buf.text.trim_end_matches('\n').len();
                 buf.text.truncate(keep);
             }

@@ -308,6 +308,21 @@ fn traceback_on_stdout_while_stderr_lines_arrive() {
 }
 
 #[test]
+fn chained_python_traceback_is_one_event_without_trailing_blank_lines() {
+    let text = "Traceback (most recent call last):\n  File \"a.py\", line 2, in <module>\nKeyError: 'k'\n\nThe above exception was the direct cause of the following exception:\n\nTraceback (most recent call last):\n  File \"a.py\", line 4, in <module>\nRuntimeError: lookup failed";
+    let mut lines: Vec<Vec<u8>> = text.lines().map(|l| cri("stderr", "F", l)).collect();
+    lines.push(cri("stderr", "F", ""));
+    lines.push(cri("stderr", "F", "INFO recovered"));
+    let (ev, _) = run(
+        Format::Cri,
+        opts(1 << 20, MultilineRules::default()),
+        &lines,
+    );
+    assert_eq!(messages(&ev), [text, "INFO recovered"]);
+    assert_eq!(ev[1].offset, ev[0].end_offset);
+}
+
+#[test]
 fn go_panic_is_one_event() {
     let text = "panic: runtime error: invalid memory address\n[signal SIGSEGV: segmentation violation]\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:12 +0x1d\nexit status 2";
     let mut lines: Vec<Vec<u8>> = vec![cri("stderr", "F", "starting")];
@@ -429,6 +444,7 @@ fn arb_content() -> impl Strategy<Value = String> {
         Just("Traceback (most recent call last):".to_string()),
         Just("  File \"x.py\", line 1".to_string()),
         Just("ValueError: x".to_string()),
+        Just("During handling of the above exception, another exception occurred:".to_string()),
         Just("\tat a.B.c(B.java:1)".to_string()),
         Just("Caused by: java.io.IOException".to_string()),
         Just("panic: boom".to_string()),
