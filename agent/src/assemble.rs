@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::decode::{decode_cri, decode_docker};
-use crate::merge::{classify, CapBuf, Mode, MultilineRules, Step};
+use crate::merge::{
+    append_capped, classify, truncate_on_boundary, CapBuf, Mode, MultilineRules, Step,
+};
 
 pub use crate::decode::Stream;
 
@@ -486,26 +488,9 @@ impl Assembler {
     }
 }
 
-/// Appends `content` to `raw` keeping at most `cap` bytes in total, cut on a UTF-8 character boundary; returns
-/// the number of bytes discarded.
-fn append_capped(raw: &mut Vec<u8>, content: &[u8], cap: usize) -> u64 {
-    let old = raw.len();
-    raw.extend_from_slice(&content[..content.len().min(cap.saturating_add(4).saturating_sub(old))]);
-    truncate_on_boundary(raw, cap);
-    (old + content.len() - raw.len()) as u64
-}
-
-/// Truncates `raw` to at most `cap` bytes, backing off (at most 3 bytes) so no UTF-8 sequence is split.
-fn truncate_on_boundary(raw: &mut Vec<u8>, cap: usize) {
-    if raw.len() > cap {
-        let mut n = cap;
-        while n > 0 && cap - n < 3 && (raw[n] & 0xC0) == 0x80 {
-            n -= 1;
-        }
-        raw.truncate(n);
-    }
-}
-
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod props;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

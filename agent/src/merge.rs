@@ -283,6 +283,26 @@ impl CapBuf {
     }
 }
 
+/// Appends `content` to `raw` keeping at most `cap` bytes in total, cut on a UTF-8 character boundary; returns
+/// the number of bytes discarded.
+pub fn append_capped(raw: &mut Vec<u8>, content: &[u8], cap: usize) -> u64 {
+    let old = raw.len();
+    raw.extend_from_slice(&content[..content.len().min(cap.saturating_add(4).saturating_sub(old))]);
+    truncate_on_boundary(raw, cap);
+    (old + content.len() - raw.len()) as u64
+}
+
+/// Truncates `raw` to at most `cap` bytes, backing off (at most 3 bytes) so no UTF-8 sequence is split.
+pub fn truncate_on_boundary(raw: &mut Vec<u8>, cap: usize) {
+    if raw.len() > cap {
+        let mut n = cap;
+        while n > 0 && cap - n < 3 && (raw[n] & 0xC0) == 0x80 {
+            n -= 1;
+        }
+        raw.truncate(n);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
