@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 
 #[derive(Default)]
 struct Recv {
-    seen: Mutex<HashSet<u64>>,
+    seen: Mutex<HashSet<(String, u64)>>,
     lines: AtomicU64,
 }
 
@@ -33,9 +33,14 @@ async fn ingest(State(s): State<Arc<Recv>>, h: HeaderMap, body: Bytes) -> String
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let agent = h
+        .get("x-logmind-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let raw = logmind_protocol::lz4_decompress(&body, 256 << 20).unwrap();
     let n = memchr::memchr_iter(b'\n', &raw).count() as u64;
-    if s.seen.lock().insert(seq) {
+    if s.seen.lock().insert((agent, seq)) {
         s.lines.fetch_add(n, Ordering::Relaxed);
         format!(r#"{{"accepted":{n},"duplicate":false}}"#)
     } else {
@@ -94,9 +99,9 @@ fn generate(root: &Path, docker: bool, files: usize, bytes_each: usize) -> (u64,
     (bytes, lines)
 }
 
-fn spawn(server: &str, data: &Path, root: &Path) -> Child {
+fn spawn(server: &str, data: &Path, root: &Path, agent: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_logmind-agent-test"))
-        .args(["--server", server, "--agent-id", "bench"])
+        .args(["--server", server, "--agent-id", agent])
         .arg("--data-dir")
         .arg(data)
         .arg("--host-root")
@@ -136,7 +141,7 @@ async fn run_case(
     let (bytes, lines) = generate(root.path(), docker, files, bytes_each);
     let base = recv.lines.load(Ordering::Relaxed);
     let started = Instant::now();
-    let mut child = spawn(url, data.path(), root.path());
+    let mut child = spawn(url, data.path(), root.path(), name);
     let deadline = started + Duration::from_secs(600);
     while recv.lines.load(Ordering::Relaxed) - base < lines && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::decode::{decode_cri, decode_docker};
-use crate::merge::{classify, CapBuf, Mode, MultilineRules, Step};
+use crate::merge::{
+    append_capped, classify, truncate_on_boundary, CapBuf, Mode, MultilineRules, Step,
+};
 
 pub use crate::decode::Stream;
 
@@ -318,7 +320,7 @@ impl Assembler {
             return;
         }
         if partial {
-            let mut raw = Vec::with_capacity(content.len().min(cap) * 2);
+            let mut raw = Vec::with_capacity(content.len().min(cap).saturating_mul(2));
             let cut = append_capped(&mut raw, content, cap);
             self.streams[si].piece = Some(Piece {
                 raw,
@@ -374,16 +376,16 @@ impl Assembler {
         let pending_mode = self.streams[si].pending.as_ref().map(|p| p.mode);
         let step = classify(&self.opts.multiline, pending_mode, &line.text);
         match step {
-            Step::Continue | Step::Finish => {
+            Step::Continue | Step::ContinueAs(_) => {
                 if let Some(p) = self.streams[si].pending.as_mut() {
                     self.stats.multiline_merged += 1;
                     p.buf.push_line(&line.text, cap);
                     p.buf.dropped += line.dropped;
                     p.end_offset = line.end_offset;
                     p.last = line.last;
-                }
-                if step == Step::Finish {
-                    self.emit_pending(stream, out);
+                    if let Step::ContinueAs(mode) = step {
+                        p.mode = mode;
+                    }
                 }
             }
             Step::Start(mode) => {
@@ -410,8 +412,9 @@ impl Assembler {
     fn emit_pending(&mut self, stream: Stream, out: &mut Vec<Event>) {
         if let Some(p) = self.streams[stream.index()].pending.take() {
             let mut buf = p.buf;
-            if p.mode == Mode::Go && !buf.truncated() {
-                // Blank lines between a panic's blocks belong to it; trailing ones carry nothing.
+            if matches!(p.mode, Mode::Go | Mode::PythonEnd | Mode::PythonChain) && !buf.truncated()
+            {
+                // Blank lines inside a panic or a chained traceback belong to it; trailing ones carry nothing.
                 let keep = buf.text.trim_end_matches('\n').len();
                 buf.text.truncate(keep);
             }
@@ -485,26 +488,9 @@ impl Assembler {
     }
 }
 
-/// Appends `content` to `raw` keeping at most `cap` bytes in total, cut on a UTF-8 character boundary; returns
-/// the number of bytes discarded.
-fn append_capped(raw: &mut Vec<u8>, content: &[u8], cap: usize) -> u64 {
-    let old = raw.len();
-    raw.extend_from_slice(&content[..content.len().min(cap.saturating_add(4).saturating_sub(old))]);
-    truncate_on_boundary(raw, cap);
-    (old + content.len() - raw.len()) as u64
-}
-
-/// Truncates `raw` to at most `cap` bytes, backing off (at most 3 bytes) so no UTF-8 sequence is split.
-fn truncate_on_boundary(raw: &mut Vec<u8>, cap: usize) {
-    if raw.len() > cap {
-        let mut n = cap;
-        while n > 0 && cap - n < 3 && (raw[n] & 0xC0) == 0x80 {
-            n -= 1;
-        }
-        raw.truncate(n);
-    }
-}
-
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod props;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

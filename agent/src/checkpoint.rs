@@ -79,14 +79,16 @@ pub fn save(data_dir: &Path, cp: &Checkpoint) -> Result<(), AgentError> {
     let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
     let bytes = serde_json::to_vec(cp)
         .map_err(|e| AgentError::Internal(format!("encoding checkpoint: {e}")))?;
-    write_durable(&tmp, &path, &bytes)
+    write_durable(&tmp, &path, &[bytes.as_slice()])
 }
 
-/// Writes `bytes` to `tmp`, fsyncs, renames to `path` and fsyncs the directory.
-pub fn write_durable(tmp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AgentError> {
+/// Writes `parts` to `tmp`, fsyncs, renames to `path` and fsyncs the directory.
+pub fn write_durable(tmp: &Path, path: &Path, parts: &[&[u8]]) -> Result<(), AgentError> {
     let mut f = File::create(tmp).map_err(|e| AgentError::io("creating", tmp, e))?;
-    f.write_all(bytes)
-        .map_err(|e| AgentError::io("writing", tmp, e))?;
+    for bytes in parts {
+        f.write_all(bytes)
+            .map_err(|e| AgentError::io("writing", tmp, e))?;
+    }
     f.sync_all()
         .map_err(|e| AgentError::io("fsyncing", tmp, e))?;
     drop(f);

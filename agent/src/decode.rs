@@ -249,6 +249,42 @@ mod tests {
         assert_eq!(out, b"ab");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic_on_json_like_or_cri_like_input(
+            tail in r#"[{}\[\]":, a-z0-9\\.TZ-]{0,120}"#,
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+        ) {
+            for prefix in [r#"{"log":"#, r#"{"attrs":{"a":["#, "{", "2024-12-04T10:00:00Z stdout "] {
+                let mut line = format!("{prefix}{tail}").into_bytes();
+                let _ = decode_cri(&line);
+                if let Some(d) = decode_docker(&line) {
+                    let mut out = Vec::new();
+                    let (len, _) = d.content_into(&mut out, 16);
+                    proptest::prop_assert!(out.len() <= 16 && out.len() <= len);
+                }
+                line.extend_from_slice(&bytes);
+                let _ = decode_cri(&line);
+                let _ = decode_docker(&line);
+            }
+        }
+
+        #[test]
+        fn docker_round_trips_any_text(log in "\\PC{0,80}", newline in proptest::bool::ANY) {
+            let text = if newline { format!("{log}\n") } else { log.clone() };
+            let line = format!(
+                r#"{{"log":{},"stream":"stderr","time":"2024-12-04T10:00:00Z"}}"#,
+                serde_json::to_string(&text).unwrap()
+            );
+            let d = decode_docker(line.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            let (len, complete) = d.content_into(&mut out, usize::MAX);
+            proptest::prop_assert_eq!(complete, newline);
+            proptest::prop_assert_eq!(len, log.len());
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), log);
+        }
+    }
+
     #[test]
     fn docker_malformed_is_none() {
         for bad in [

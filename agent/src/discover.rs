@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use notify::{RecursiveMode, Watcher as _};
@@ -135,6 +137,8 @@ impl Discovery {
 /// Change notifications for the base directories; falls back to polling when unavailable.
 pub struct ChangeWatcher {
     watcher: Option<notify::RecommendedWatcher>,
+    /// Set when a file was created, removed or renamed (a scan is needed, not just a read).
+    structural: Arc<AtomicBool>,
     watched: HashSet<PathBuf>,
     failed: bool,
 }
@@ -142,8 +146,17 @@ pub struct ChangeWatcher {
 impl ChangeWatcher {
     /// A watcher that signals `wake` (a bounded channel; a full channel already means "wake up").
     pub fn new(wake: SyncSender<()>) -> Self {
+        let structural = Arc::new(AtomicBool::new(true));
+        let flag = structural.clone();
         let handler = move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
+            if let Ok(ev) = res {
+                use notify::event::{EventKind, ModifyKind};
+                if !matches!(
+                    ev.kind,
+                    EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_)
+                ) {
+                    flag.store(true, Ordering::Relaxed);
+                }
                 match wake.try_send(()) {
                     Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
                 }
@@ -152,6 +165,7 @@ impl ChangeWatcher {
         match notify::recommended_watcher(handler) {
             Ok(w) => ChangeWatcher {
                 watcher: Some(w),
+                structural,
                 watched: HashSet::new(),
                 failed: false,
             },
@@ -159,11 +173,17 @@ impl ChangeWatcher {
                 warn!(error = %e, "file notifications unavailable; polling only");
                 ChangeWatcher {
                     watcher: None,
+                    structural,
                     watched: HashSet::new(),
                     failed: true,
                 }
             }
         }
+    }
+
+    /// Whether files were created, removed or renamed since the last call (clears the flag).
+    pub fn take_structural(&self) -> bool {
+        self.structural.swap(false, Ordering::Relaxed)
     }
 
     /// Watches every existing base directory not watched yet; returns whether notifications are active.

@@ -2,8 +2,9 @@
 //! Docker framing, merges partial and multi-line events, extracts level and identifiers, enriches with
 //! Kubernetes/Docker metadata and ships batches exactly once to the indexer.
 //!
-//! Data flow: `discover` → `identity` → `tail` → `assemble` (decode + merge) → `parse` → `enrich` → `spool` →
-//! `ship`, with `checkpoint` remembering how far each file identity was made durable.
+//! Data flow: `discover` → `identity`/`files`/`reconcile` (which identity a path is) → `tail` → `assemble`
+//! (decode + merge) → `parse` → `enrich` → `records` → `spool` → `ship`, driven by the reader thread in
+//! `pipeline`, with `checkpoint` remembering how far each file identity was made durable. Entry point: [`run`].
 
 pub mod assemble;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod options;
 pub mod parse;
 pub mod pipeline;
 pub mod reconcile;
+pub mod records;
 pub mod runtime;
 pub mod ship;
 pub mod spool;

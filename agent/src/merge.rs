@@ -7,7 +7,8 @@ use regex::Regex;
 /// Which multi-line shapes are joined into one event.
 #[derive(Debug, Clone)]
 pub struct MultilineRules {
-    /// Python tracebacks: `Traceback (most recent call last):` through the exception line, as their own event.
+    /// Python tracebacks: `Traceback (most recent call last):` through the exception line, as their own event
+    /// (chained tracebacks, `During handling of the above exception…`, included).
     pub python: bool,
     /// JVM stack traces: `\tat …`, `    at …`, `Caused by: …`, `\t... N more`, `Suppressed: …` and a
     /// `pkg.SomeException: …` line continue the event before them.
@@ -54,6 +55,11 @@ pub enum Mode {
     Plain,
     /// A Python traceback, waiting for its exception line.
     Python,
+    /// A Python traceback past its exception line: a chained traceback (`During handling of the above
+    /// exception…` / `The above exception was the direct cause…`) may still follow.
+    PythonEnd,
+    /// A Python traceback after a chaining sentence, waiting for the next `Traceback …` line.
+    PythonChain,
     /// A Go panic.
     Go,
     /// Opened by custom rule `i`.
@@ -65,8 +71,8 @@ pub enum Mode {
 pub enum Step {
     /// Append it to the pending event and keep waiting.
     Continue,
-    /// Append it to the pending event, which is now complete.
-    Finish,
+    /// Append it to the pending event, which continues in this mode.
+    ContinueAs(Mode),
     /// Emit the pending event (if any) and open a new one of this mode with the line.
     Start(Mode),
 }
@@ -74,12 +80,34 @@ pub enum Step {
 /// Decides how `line` relates to the pending event of mode `pending` (`None` when nothing is pending).
 pub fn classify(rules: &MultilineRules, pending: Option<Mode>, line: &str) -> Step {
     let b = line.as_bytes();
-    if pending == Some(Mode::Python) {
-        return if matches!(b.first(), Some(b' ' | b'\t')) {
-            Step::Continue
-        } else {
-            Step::Finish
-        };
+    match pending {
+        Some(Mode::Python) => {
+            // Indented frame lines continue; the first non-indented line is the exception line.
+            return if matches!(b.first(), Some(b' ' | b'\t')) {
+                Step::Continue
+            } else {
+                Step::ContinueAs(Mode::PythonEnd)
+            };
+        }
+        Some(Mode::PythonEnd) => {
+            if b.is_empty() {
+                return Step::Continue;
+            }
+            if b.starts_with(b"During handling of the above exception")
+                || b.starts_with(b"The above exception was the direct cause")
+            {
+                return Step::ContinueAs(Mode::PythonChain);
+            }
+        }
+        Some(Mode::PythonChain) => {
+            if b.is_empty() {
+                return Step::Continue;
+            }
+            if b.starts_with(b"Traceback (most recent call last):") {
+                return Step::ContinueAs(Mode::Python);
+            }
+        }
+        _ => {}
     }
     if rules.python && b.starts_with(b"Traceback (most recent call last):") {
         return Step::Start(Mode::Python);
@@ -255,6 +283,26 @@ impl CapBuf {
     }
 }
 
+/// Appends `content` to `raw` keeping at most `cap` bytes in total, cut on a UTF-8 character boundary; returns
+/// the number of bytes discarded.
+pub fn append_capped(raw: &mut Vec<u8>, content: &[u8], cap: usize) -> u64 {
+    let old = raw.len();
+    raw.extend_from_slice(&content[..content.len().min(cap.saturating_add(4).saturating_sub(old))]);
+    truncate_on_boundary(raw, cap);
+    (old + content.len() - raw.len()) as u64
+}
+
+/// Truncates `raw` to at most `cap` bytes, backing off (at most 3 bytes) so no UTF-8 sequence is split.
+pub fn truncate_on_boundary(raw: &mut Vec<u8>, cap: usize) {
+    if raw.len() > cap {
+        let mut n = cap;
+        while n > 0 && cap - n < 3 && (raw[n] & 0xC0) == 0x80 {
+            n -= 1;
+        }
+        raw.truncate(n);
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -267,8 +315,7 @@ mod tests {
             let s = classify(rules, pending, l);
             pending = match s {
                 Step::Continue => pending,
-                Step::Finish => None,
-                Step::Start(m) => Some(m),
+                Step::ContinueAs(m) | Step::Start(m) => Some(m),
             };
             out.push(s);
         }
@@ -276,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn python_traceback_ends_at_exception_line() {
+    fn python_traceback_ends_after_exception_line() {
         let r = MultilineRules::default();
         let s = steps(
             &r,
@@ -295,8 +342,46 @@ mod tests {
                 Start(Mode::Python),
                 Continue,
                 Continue,
-                Finish,
+                ContinueAs(Mode::PythonEnd),
                 Start(Mode::Plain)
+            ]
+        );
+    }
+
+    #[test]
+    fn chained_python_tracebacks_stay_one_event() {
+        let r = MultilineRules::default();
+        use Step::*;
+        let s = steps(
+            &r,
+            &[
+                "Traceback (most recent call last):",
+                "  File \"x.py\", line 1, in <module>",
+                "KeyError: 'a'",
+                "",
+                "During handling of the above exception, another exception occurred:",
+                "",
+                "Traceback (most recent call last):",
+                "  File \"x.py\", line 3, in <module>",
+                "ValueError: b",
+                "",
+                "Traceback (most recent call last):",
+            ],
+        );
+        assert_eq!(
+            s,
+            vec![
+                Start(Mode::Python),
+                Continue,
+                ContinueAs(Mode::PythonEnd),
+                Continue,
+                ContinueAs(Mode::PythonChain),
+                Continue,
+                ContinueAs(Mode::Python),
+                Continue,
+                ContinueAs(Mode::PythonEnd),
+                Continue,
+                Start(Mode::Python),
             ]
         );
     }

@@ -9,19 +9,19 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logmind_protocol::{batch::encode_one, lz4_compress, LogRecord, Source};
+use logmind_protocol::lz4_compress;
 use tracing::{error, info, warn};
 
 use crate::assemble::{AssembleOptions, Event};
 use crate::checkpoint::{self, Checkpoint, FileState};
 use crate::discover::{ChangeWatcher, Discovery};
-use crate::enrich::{Enricher, Meta};
+use crate::enrich::Enricher;
 use crate::error::AgentError;
 use crate::files::{FileTable, Tracked};
 use crate::identity::{read_head, FileKey, Fingerprint};
 use crate::metrics::Metrics;
 use crate::options::AgentOptions;
-use crate::parse::extract;
+use crate::records::{emit, ensure_meta, fallback, Batch};
 use crate::spool::{EntryHeader, Spool, ENTRY_VERSION};
 
 /// Bytes read from one file per pass (fairness between files).
@@ -34,14 +34,6 @@ const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Identities not seen for this long (seconds) and not being read are forgotten.
 const FORGET_AFTER_SECS: u64 = 3600;
-
-/// The batch being filled.
-#[derive(Default)]
-pub struct Batch {
-    body: Vec<u8>,
-    records: u64,
-    started: Option<Instant>,
-}
 
 /// All state of the reader thread.
 pub struct Pipeline {
@@ -149,14 +141,18 @@ impl Pipeline {
     ) -> Result<(), AgentError> {
         let mut last_scan: Option<Instant> = None;
         let mut last_cp = Instant::now();
-        let mut woke = true;
+        let mut structural = true;
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            structural |= watcher.take_structural();
             let scan_due = match last_scan {
                 None => true,
-                Some(t) => now - t >= self.opts.poll_interval || (woke && now - t >= MIN_SCAN_GAP),
+                Some(t) => {
+                    now - t >= self.opts.poll_interval || (structural && now - t >= MIN_SCAN_GAP)
+                }
             };
             if scan_due {
+                structural = false;
                 let bases: Vec<PathBuf> = self.disc.bases().map(PathBuf::from).collect();
                 let active = watcher.ensure(bases.into_iter());
                 Metrics::set(&self.metrics.notify_active, u64::from(active));
@@ -179,11 +175,9 @@ impl Pipeline {
                     Err(e) => error!(error = %e, "checkpoint failed; retrying"),
                 }
             }
-            woke = false;
             if !busy {
                 match wake.recv_timeout(MAX_IDLE) {
-                    Ok(()) => woke = true,
-                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => std::thread::sleep(MAX_IDLE),
                 }
             }
@@ -458,90 +452,4 @@ impl Pipeline {
     pub(crate) fn touch(&mut self) {
         self.changed = true;
     }
-}
-
-/// Resolves the file's metadata once; false while waiting for the pod to appear in the cache.
-fn ensure_meta(t: &mut Tracked, enricher: &Enricher, opts: &AgentOptions, now: Instant) -> bool {
-    if t.meta.is_some() {
-        return true;
-    }
-    let meta = match &t.origin {
-        None => Some(Meta {
-            node: opts.node_name.clone(),
-            ..Meta::default()
-        }),
-        Some(o) => match enricher.meta_for(&t.state.path, o) {
-            Some(m) => Some(m),
-            None if now >= t.meta_deadline || !enricher.worth_waiting(o) => {
-                Some(enricher.fallback_for(o))
-            }
-            None => None,
-        },
-    };
-    t.meta = meta.map(Arc::new);
-    t.meta.is_some()
-}
-
-fn fallback(t: &Tracked, enricher: &Enricher, opts: &AgentOptions) -> Meta {
-    match &t.origin {
-        Some(o) => enricher.fallback_for(o),
-        None => Meta {
-            node: opts.node_name.clone(),
-            ..Meta::default()
-        },
-    }
-}
-
-/// Turns assembled events into records appended to the batch.
-fn emit(
-    batch: &mut Batch,
-    t: &mut Tracked,
-    events: &mut Vec<Event>,
-    opts: &AgentOptions,
-    metrics: &Metrics,
-) {
-    if events.is_empty() {
-        return;
-    }
-    let meta = t.meta.clone().unwrap_or_default();
-    let n = events.len() as u64;
-    for ev in events.drain(..) {
-        let ex = extract(&ev.message, &opts.extract);
-        if ev.truncated {
-            Metrics::add(&metrics.events_truncated, 1);
-        }
-        t.state.last_emitted[ev.stream.index()] = ev.end_offset;
-        let rec = LogRecord {
-            ts: ev.ts,
-            namespace: meta.namespace.clone(),
-            app: meta.app.clone(),
-            pod: meta.pod.clone(),
-            container: meta.container.clone(),
-            container_id: meta.container_id.clone(),
-            restart: meta.restart,
-            node: meta.node.clone(),
-            stream: ev.stream.as_str().to_string(),
-            level: ex.level.map(|l| l.as_str().to_string()).unwrap_or_default(),
-            request_id: ex.request_id,
-            user_id: ex.user_id,
-            trace_id: ex.trace_id,
-            message: ev.message,
-            fields: ex.fields,
-            source: Source {
-                agent: opts.agent_id.clone(),
-                file: t.state.id.clone(),
-                offset: ev.offset,
-            },
-        };
-        encode_one(&rec, &mut batch.body);
-    }
-    if let Some(asm) = t.asm.as_ref() {
-        let m = asm.stats().malformed;
-        Metrics::add(&metrics.lines_malformed, m.saturating_sub(t.seen_malformed));
-        t.seen_malformed = m;
-    }
-    batch.records += n;
-    batch.started.get_or_insert_with(Instant::now);
-    t.dirty = true;
-    Metrics::add(&metrics.events_batched, n);
 }

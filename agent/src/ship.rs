@@ -145,7 +145,7 @@ async fn attempt(
     url: &str,
     cfg: &ShipConfig,
     seq: u64,
-    body: &[u8],
+    body: &bytes::Bytes,
 ) -> Outcome {
     let mut req = client
         .post(url)
@@ -153,7 +153,7 @@ async fn attempt(
         .header(HEADER_BATCH, seq.to_string())
         .header("content-encoding", ENCODING_LZ4)
         .header("content-type", "application/x-ndjson")
-        .body(body.to_vec());
+        .body(body.clone());
     if let Some(t) = &cfg.token {
         req = req.bearer_auth(t);
     }

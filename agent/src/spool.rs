@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -120,17 +121,16 @@ impl Spool {
 
     /// Writes one entry durably (file fsync, rename, dir fsync) and makes it visible to the shipper.
     pub fn write(&self, header: &EntryHeader, body: &[u8]) -> Result<(), AgentError> {
-        let mut bytes = serde_json::to_vec(header)
+        let mut head = serde_json::to_vec(header)
             .map_err(|e| AgentError::Internal(format!("spool header: {e}")))?;
-        bytes.push(b'\n');
-        bytes.extend_from_slice(body);
+        head.push(b'\n');
         let path = self.entry_path(header.seq);
         let tmp = self.dir.join(format!("{:020}.tmp", header.seq));
-        write_durable(&tmp, &path, &bytes)?;
+        write_durable(&tmp, &path, &[&head, body])?;
         self.index.lock().insert(
             header.seq,
             Info {
-                size: bytes.len() as u64,
+                size: (head.len() + body.len()) as u64,
                 records: header.records,
                 status: Status::Pending,
             },
@@ -141,7 +141,7 @@ impl Spool {
     }
 
     /// Reads one entry (header and compressed body).
-    pub fn read(&self, seq: u64) -> Result<(EntryHeader, Vec<u8>), AgentError> {
+    pub fn read(&self, seq: u64) -> Result<(EntryHeader, Bytes), AgentError> {
         read_entry(&self.entry_path(seq))
     }
 
@@ -225,8 +225,9 @@ impl Spool {
 }
 
 /// Reads and splits one entry file.
-pub fn read_entry(path: &Path) -> Result<(EntryHeader, Vec<u8>), AgentError> {
-    let bytes = fs::read(path).map_err(|e| AgentError::io("reading spool entry", path, e))?;
+pub fn read_entry(path: &Path) -> Result<(EntryHeader, Bytes), AgentError> {
+    let bytes =
+        Bytes::from(fs::read(path).map_err(|e| AgentError::io("reading spool entry", path, e))?);
     let corrupt = |reason: String| AgentError::Corrupt {
         path: path.to_owned(),
         reason,
@@ -243,7 +244,7 @@ pub fn read_entry(path: &Path) -> Result<(EntryHeader, Vec<u8>), AgentError> {
             header.v
         )));
     }
-    Ok((header, bytes[nl + 1..].to_vec()))
+    Ok((header, bytes.slice(nl + 1..)))
 }
 
 #[cfg(test)]
@@ -270,7 +271,7 @@ mod tests {
         spool.write(&header(1), b"body1").unwrap();
         spool.write(&header(2), b"body2").unwrap();
         std::fs::write(dir.path().join("spool/00000000000000000003.tmp"), b"half").unwrap();
-        assert_eq!(spool.read(2).unwrap().1, b"body2");
+        assert_eq!(&spool.read(2).unwrap().1[..], b"body2");
         assert_eq!(spool.take_next(), Some((1, 2)));
         spool.mark(1, Status::Acked);
         assert_eq!(spool.take_next(), Some((2, 2)));

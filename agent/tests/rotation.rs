@@ -216,3 +216,44 @@ async fn copytruncate_and_deletion_while_open() {
     assert!(ok, "lines missing");
     assert_exactly_once(&recv.messages(), &expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_lines_with_json_escapes_and_bodies_arrive_intact() {
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let id = "c".repeat(64);
+    let dd = root.path().join(format!("var/lib/docker/containers/{id}"));
+    fs::create_dir_all(&dd).unwrap();
+    let log = dd.join(format!("{id}-json.log"));
+    let mut want = Vec::new();
+    for i in 0..40u64 {
+        let msg = match i % 4 {
+            0 => format!("level=info msg=\"request served\" request_id=req-{i} status=200"),
+            1 => format!("{{\"level\":\"error\",\"msg\":\"payment failed\",\"request_id\":\"req-{i}\",\"code\":502}}"),
+            2 => format!("2024-05-01 10:00:00,123 INFO [worker-{i}] processed batch {i} in 12ms"),
+            _ => format!("GET /api/v1/items/{i} HTTP/1.1 200 512 \"-\" \"curl/8.0\" path=C:\\tmp"),
+        };
+        let esc = msg.replace('\\', "\\\\").replace('"', "\\\"");
+        append(
+            &log,
+            &format!("{{\"log\":\"{esc}\\n\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00.{i:09}Z\"}}\n"),
+        );
+        want.push(msg);
+    }
+    let agent = Agent::start(test_options(&recv.url(), data.path(), root.path()));
+    let expected = expect(&want);
+    let ok = recv.wait_for(&expected, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agent.stop().await;
+    if !ok {
+        let got = recv.messages();
+        let mut extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+        extra.sort();
+        panic!(
+            "missing; received instead e.g. {:?}",
+            &extra[..extra.len().min(4)]
+        );
+    }
+    assert_exactly_once(&recv.messages(), &expected);
+}

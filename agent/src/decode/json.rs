@@ -118,8 +118,20 @@ pub struct Unescaped {
 /// Appends the unescaped form of a raw JSON string to `out`, at most `limit` bytes (the rest is only counted).
 /// Invalid escapes are copied through literally and lone surrogates become U+FFFD: this never fails.
 pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>, limit: usize) -> Unescaped {
+    let start = out.len();
+    if raw.len() <= limit {
+        // Unescaping never lengthens the text, so the limit cannot be reached: no per-run bookkeeping.
+        out.reserve(raw.len());
+        unescape_runs(raw, |b| out.extend_from_slice(b));
+        let n = out.len() - start;
+        return Unescaped {
+            total: n,
+            appended: n,
+            last: out[start..].last().copied(),
+        };
+    }
     let mut res = Unescaped::default();
-    let mut push = |bytes: &[u8], res: &mut Unescaped| {
+    unescape_runs(raw, |bytes| {
         if bytes.is_empty() {
             return;
         }
@@ -129,17 +141,23 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>, limit: usize) -> Unescaped {
         res.appended += n;
         res.total += bytes.len();
         res.last = bytes.last().copied();
-    };
+    });
+    res
+}
+
+/// Calls `emit` with the successive runs of unescaped bytes of `raw`.
+#[inline(always)]
+fn unescape_runs(raw: &[u8], mut emit: impl FnMut(&[u8])) {
     let mut i = 0;
     while i < raw.len() {
         let Some(k) = memchr::memchr(b'\\', &raw[i..]) else {
-            push(&raw[i..], &mut res);
+            emit(&raw[i..]);
             break;
         };
-        push(&raw[i..i + k], &mut res);
+        emit(&raw[i..i + k]);
         i += k;
         let Some(&e) = raw.get(i + 1) else {
-            push(b"\\", &mut res);
+            emit(b"\\");
             break;
         };
         let simple = match e {
@@ -154,7 +172,7 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>, limit: usize) -> Unescaped {
             _ => None,
         };
         if let Some(c) = simple {
-            push(&[c], &mut res);
+            emit(&[c]);
             i += 2;
             continue;
         }
@@ -178,16 +196,15 @@ pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>, limit: usize) -> Unescaped {
                 };
                 let ch = ch.unwrap_or(char::REPLACEMENT_CHARACTER);
                 let mut buf = [0u8; 4];
-                push(ch.encode_utf8(&mut buf).as_bytes(), &mut res);
+                emit(ch.encode_utf8(&mut buf).as_bytes());
                 i += consumed;
                 continue;
             }
         }
         // Unknown or broken escape: keep it as written.
-        push(&raw[i..i + 2], &mut res);
+        emit(&raw[i..i + 2]);
         i += 2;
     }
-    res
 }
 
 #[cfg(test)]
@@ -217,6 +234,23 @@ mod tests {
         assert_eq!(r.total, 7);
         assert_eq!(r.appended, 3);
         assert_eq!(r.last, Some(b'\n'));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn limited_unescape_is_a_prefix_of_the_full_one(
+            raw in r#"([a-z"é]|\\[nt"\\/u]|\\u[0-9a-fA-F]{4}|\\ud83d\\ude00){0,40}"#,
+            limit in 0usize..60,
+        ) {
+            let mut full = Vec::new();
+            let f = unescape_into(raw.as_bytes(), &mut full, usize::MAX);
+            let mut part = Vec::new();
+            let p = unescape_into(raw.as_bytes(), &mut part, limit);
+            proptest::prop_assert_eq!(f.total, full.len());
+            proptest::prop_assert_eq!(p.total, f.total);
+            proptest::prop_assert_eq!(p.last, f.last);
+            proptest::prop_assert_eq!(&part[..], &full[..limit.min(full.len())]);
+        }
     }
 
     #[test]
