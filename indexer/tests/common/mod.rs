@@ -115,3 +115,29 @@ pub async fn wait_docs(store: &Store, n: u64, timeout: Duration) -> u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// (template id from the `template` fast field, message) of every live document.
+pub fn all_templates(store: &Store) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for ps in store.searchers(i64::MIN, i64::MAX) {
+        let s = &ps.searcher;
+        for (ord, seg) in s.segment_readers().iter().enumerate() {
+            let col = seg
+                .fast_fields()
+                .u64("template")
+                .expect("template fast field");
+            let alive = seg.alive_bitset();
+            for doc in 0..seg.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                let d: tantivy::TantivyDocument = s
+                    .doc(tantivy::DocAddress::new(ord as u32, doc))
+                    .expect("doc");
+                let msg = store.schema().to_record(&d).expect("record").message;
+                out.push((col.first(doc).expect("template value"), msg));
+            }
+        }
+    }
+    out
+}
