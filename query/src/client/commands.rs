@@ -41,7 +41,7 @@ pub struct TailArgs {
     pub text: Option<String>,
     /// Time between polls.
     pub interval: Duration,
-    /// Stop after this many polls (`None`: until interrupted).
+    /// Stop after this many requests, failed ones included (`None`: until interrupted).
     pub max_polls: Option<usize>,
 }
 
@@ -445,6 +445,9 @@ pub async fn tail_to(
                 },
             ) => return Err(e),
             Err(e) => {
+                if args.max_polls.is_some_and(|m| polls >= m) {
+                    return Err(e);
+                }
                 eprintln!("tail: {e}; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
