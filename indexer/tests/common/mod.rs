@@ -34,12 +34,17 @@ pub fn record(ts: i64, namespace: &str, offset: u64) -> LogRecord {
         container: "app".into(),
         node: "node-1".into(),
         stream: "stdout".into(),
-        level: if offset % 7 == 0 { "error" } else { "info" }.into(),
+        level: if offset.is_multiple_of(7) {
+            "error"
+        } else {
+            "info"
+        }
+        .into(),
         request_id: format!("req-{:08x}", offset * 2654435761 % 0xffff_ffff),
         user_id: format!("user-{}", offset % 50),
         message: format!(
             "payment {} for order {} took {}ms request_id={:08x}",
-            if offset % 7 == 0 {
+            if offset.is_multiple_of(7) {
                 "failed"
             } else {
                 "succeeded"
