@@ -374,6 +374,15 @@ async fn malformed_and_unsupported_queries_are_400_with_the_position() {
         r#"sum by (app) (rate({app="x"}))"#,
         r#"{app="x"} |= "a" or"#,
         r#"topk(foo, rate({app="x"}[1m]))"#,
+        r#"{}"#,
+        r#"{app=""}"#,
+        r#"sum_over_time({app="x"}[5m])"#,
+        r#"{app="x"} + 1"#,
+        r#"sum by (app) count_over_time({a="b"}[1m])"#,
+        r#"{app="x"} | line_format"#,
+        r#"quantile_over_time({app="x"} | unwrap v [5m])"#,
+        "0\u{80}",
+        "{app=\"x\"} | logfmt | d > 1\u{c2}",
     ] {
         for path in ["/loki/api/v1/query_range", "/loki/api/v1/query"] {
             let (status, body) = s.get_raw(path, &[("query", q.to_string())]).await;
