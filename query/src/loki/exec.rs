@@ -255,6 +255,25 @@ pub struct EngineSource<'a> {
     pub engine: &'a Engine,
     /// Context (deadline, cancellation).
     pub ctx: &'a Ctx,
+    /// The engine error behind a failed fetch (timeout, cancellation, limits, I/O), so it keeps its status
+    /// instead of becoming a 400 through [`EvalError`].
+    pub failure: std::cell::RefCell<Option<QueryError>>,
+}
+
+impl<'a> EngineSource<'a> {
+    /// A source bound to one running query.
+    pub fn new(engine: &'a Engine, ctx: &'a Ctx) -> Self {
+        EngineSource {
+            engine,
+            ctx,
+            failure: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Maps an evaluation error: the engine error recorded by `fetch` if there is one, else a 400.
+    pub fn error(&self, e: EvalError) -> QueryError {
+        self.failure.borrow_mut().take().unwrap_or_else(|| bad(e))
+    }
 }
 
 impl Source for EngineSource<'_> {
@@ -274,6 +293,10 @@ impl Source for EngineSource<'_> {
                 true
             }
         })
-        .map_err(|e| EvalError(e.to_string()))
+        .map_err(|e| {
+            let msg = EvalError(e.public_message());
+            *self.failure.borrow_mut() = Some(e);
+            msg
+        })
     }
 }
