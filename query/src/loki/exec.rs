@@ -131,6 +131,15 @@ impl Visitor for Collect<'_> {
     }
 }
 
+/// Stored documents loaded by LogQL queries since the process started: what index narrowing saves is visible
+/// here (and tests assert on it).
+pub static DOCS_LOADED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The current value of [`DOCS_LOADED`].
+pub fn docs_loaded() -> u64 {
+    DOCS_LOADED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Maximum index candidates held per partition while answering one LogQL query.
 pub const MAX_CANDIDATES: usize = 20_000_000;
 
@@ -203,6 +212,7 @@ pub fn for_each_record(
                 ctx.check()?;
             }
             let d: TantivyDocument = part.searcher.doc(DocAddress::new(seg, doc))?;
+            DOCS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(r) = schema.to_record(&d) else {
                 continue;
             };
