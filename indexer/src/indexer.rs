@@ -119,7 +119,13 @@ impl Indexer {
             commit_interval: opts.commit_interval,
         };
         let mut replayed = 0u64;
-        let (wal, file, next_lsn) = WalState::open(dir, |entry| {
+        let lsn_floor = store
+            .partitions()
+            .iter()
+            .map(|p| p.committed_lsn.load(Ordering::SeqCst))
+            .max()
+            .unwrap_or(0);
+        let (wal, file, next_lsn) = WalState::open(dir, lsn_floor, |entry| {
             match decode_ndjson(&entry.body) {
                 Ok(records) => {
                     replayed += pipeline.index_records(entry.lsn, &records)?;
@@ -131,6 +137,7 @@ impl Indexer {
             pipeline.last_lsn = pipeline.last_lsn.max(entry.lsn);
             Ok(())
         })?;
+        pipeline.last_lsn = pipeline.last_lsn.max(next_lsn - 1);
         pipeline.wal = Some(wal.clone());
         pipeline.commit()?;
         tracing::info!(data_dir = %dir.display(), replayed, next_lsn, partitions = store.partitions().len(), "indexer opened");

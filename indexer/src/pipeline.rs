@@ -85,6 +85,7 @@ impl Pipeline {
     /// their namespace's retention are skipped; every record still trains the template miner.
     pub fn index_records(&mut self, lsn: u64, records: &[LogRecord]) -> Result<u64> {
         let now = self.store.clock().now_ns();
+        let store = self.store.clone();
         let mut added = 0;
         for r in records {
             let template = self.store.templates().assign(&r.message);
@@ -93,15 +94,14 @@ impl Pipeline {
                 continue;
             }
             let start = self.store.partition_start(r.ts);
-            let doc = self.store.schema().to_document(r, template);
             let w = self.writer(start)?;
             if lsn <= w.partition.committed_lsn.load(Ordering::SeqCst) {
                 continue;
             }
-            let path = w.partition.dir.clone();
-            w.writer
-                .add_document(doc)
-                .map_err(IndexerError::index("add document", &path))?;
+            let doc = store.schema().to_document(r, template);
+            if let Err(e) = w.writer.add_document(doc) {
+                return Err(IndexerError::index("add document", &w.partition.dir)(e));
+            }
             w.dirty = true;
             w.last_write = Instant::now();
             added += 1;

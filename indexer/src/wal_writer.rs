@@ -82,8 +82,11 @@ impl WalState {
     /// Opens the WAL: loads the dedup table, reads every segment in order (calling `replay` for each entry and
     /// recording it in the dedup table), drops torn tails and starts a fresh active segment.
     /// Returns the state, the active file and the next LSN.
+    /// `lsn_floor` is the highest LSN any partition has committed: LSNs continue above it even when every
+    /// segment holding them has been deleted.
     pub fn open(
         data_dir: &Path,
+        lsn_floor: u64,
         mut replay: impl FnMut(WalEntry) -> Result<()>,
     ) -> Result<(Arc<WalState>, File, u64)> {
         let dir = data_dir.join("wal");
@@ -122,7 +125,7 @@ impl WalState {
                 bytes: valid,
             });
         }
-        let next = max_lsn + 1;
+        let next = max_lsn.max(lsn_floor) + 1;
         let path = wal::segment_path(&dir, next);
         let file = wal::open_for_append(&path)?;
         crate::fsutil::sync_dir(&dir)?;

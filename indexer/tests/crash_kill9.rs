@@ -64,6 +64,13 @@ fn batch(agent: u64, seq: u64, now: i64) -> Vec<u8> {
             let off = agent * 100_000_000 + seq * 1000 + i;
             let mut r = record(now - (off % 3) as i64 * DAY, "shop", off);
             r.source.agent = format!("agent-{agent}");
+            r.message = match off % 5 {
+                0 => format!("user {} logged in from 10.0.{}.{}", off % 97, off % 256, off % 13),
+                1 => format!("cache miss key=item:{off} ttl={}s", off % 3600),
+                2 => format!("connection to db-{} refused after {} retries", off % 4, off % 5),
+                3 => format!("GET /api/v1/items/{off} 200 {}ms", off % 900),
+                _ => format!("java.lang.IllegalStateException: order {off} already shipped\n\tat com.shop.Orders.ship(Orders.java:{})", off % 300),
+            };
             r
         })
         .collect();
@@ -221,6 +228,25 @@ async fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(dups, 0, "duplicated records");
     assert_eq!(missing, 0, "lost acknowledged records");
     assert_eq!(seen, expected);
+    // template ids survived the crashes: every stored id is what the persisted miner gives the message now
+    let templates = all_templates(&idx.store());
+    let distinct: std::collections::BTreeSet<u64> = templates.iter().map(|(t, _)| *t).collect();
+    for (t, msg) in &templates {
+        assert_eq!(
+            idx.store().templates().assign(msg),
+            *t,
+            "template of {msg:?} changed"
+        );
+    }
+    eprintln!(
+        "{} distinct template ids over {} records",
+        distinct.len(),
+        templates.len()
+    );
+    assert!(
+        distinct.len() >= 5,
+        "the five message shapes should not share one template"
+    );
     idx.shutdown().await.expect("shutdown");
 }
 

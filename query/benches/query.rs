@@ -7,11 +7,11 @@
 //! `rg` takes for the same question, then runs criterion on the engine.
 //!
 //! Measured 2026-12-04 on the shared 2-core dev box (other builds running), 10 M events / 2 days (index
-//! 1.6 GiB, built in 254 s; NDJSON dump 3.3 GiB), engine p50 / p99 vs. ripgrep over the dump (rg time includes
-//! grouping its output in-process, like `| sort | uniq -c`):
-//! trace 0.055 / 1.0 ms vs 3.35 s; error count by app over 24 h 15.7 / 27.8 ms vs 12.4 s; top-10 templates
-//! over 24 h 53 / 67 ms vs 12.0 s; phrase search newest 100 over 2 days 18 / 46 ms vs 0.94 s. Every answer
-//! agreed with rg's. At 1 M events: 0.05 / 4.1, 0.5 / 11.4, 7.9 / 16.5, 0.9 / 8.3 ms.
+//! 1.1 GiB with the zstd doc store, built in 258 s; NDJSON dump 3.3 GiB), engine p50 / p99 vs. ripgrep over
+//! the dump (rg time includes grouping its output in-process, like `| sort | uniq -c`): trace 0.04 / 2.6 ms vs
+//! 5.9 s; error count by app over 24 h 12.5 / 60 ms (criterion mean 12.6 ms) vs 9.5 s; top-10 templates over
+//! 24 h 39 / 55 ms vs 9.5 s; phrase search newest 100 over 2 days 16 / 50 ms vs 0.84 s. Every answer agreed
+//! with rg's. At 1 M events: 0.05 / 8.2, 0.5 / 7.2, 9.0 / 32, 1.1 / 20 ms.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use logmind_protocol::{LogRecord, Source};

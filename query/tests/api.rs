@@ -245,6 +245,21 @@ async fn error_counts_are_exact_per_app_and_bucket() {
         .count();
     assert_eq!(body["total"].as_u64(), Some(want as u64));
     assert_eq!(body["series"][0]["key"], serde_json::json!({}));
+
+    // `level` widens (any) or narrows what is counted.
+    let (_, body) = f
+        .get(&format!("/api/v1/errors/count?level=any&{}", f.range()))
+        .await;
+    assert_eq!(body["total"].as_u64(), Some(f.records.len() as u64));
+    let (_, body) = f
+        .get(&format!(
+            "/api/v1/errors/count?level=warn&by=level&{}",
+            f.range()
+        ))
+        .await;
+    let warns = f.records.iter().filter(|r| r.level == "warn").count() as u64;
+    assert_eq!(body["total"].as_u64(), Some(warns));
+    assert_eq!(body["series"][0]["key"]["level"], "warn");
 }
 
 #[tokio::test]

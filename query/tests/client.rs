@@ -259,3 +259,48 @@ async fn tail_prints_each_event_once_across_polls() {
     assert!(want.len() < 40 * 1000);
     assert_eq!(got, want);
 }
+
+#[tokio::test]
+async fn tail_reconnects_when_the_server_comes_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = dataset(500, 1, 3);
+    let engine = Engine::with_catalog(Arc::new(catalog(dir.path(), &records, T0 + DAY)), options());
+    // Reserve a port, free it: the server is "down" when tail starts.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let common = CommonArgs {
+        server: format!("http://127.0.0.1:{port}"),
+        from: Some(T0.to_string()),
+        to: Some((T0 + DAY).to_string()),
+        output: OutputFormat::Ndjson,
+        ..CommonArgs::default()
+    };
+    let (buf, mut o) = out();
+    let args = TailArgs {
+        max_polls: Some(8),
+        interval: std::time::Duration::from_millis(1),
+        ..TailArgs::default()
+    };
+    let tail = tokio::spawn(async move {
+        tail_to(&common, &args, &mut o)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("rebind");
+    let app = logmind_query::router(engine, AuthTokens::default());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    assert_eq!(tail.await.expect("join"), Ok(0));
+    let got: Vec<LogRecord> = buf
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(got, sorted(records));
+}

@@ -374,6 +374,15 @@ async fn malformed_and_unsupported_queries_are_400_with_the_position() {
         r#"sum by (app) (rate({app="x"}))"#,
         r#"{app="x"} |= "a" or"#,
         r#"topk(foo, rate({app="x"}[1m]))"#,
+        r#"{}"#,
+        r#"{app=""}"#,
+        r#"sum_over_time({app="x"}[5m])"#,
+        r#"{app="x"} + 1"#,
+        r#"sum by (app) count_over_time({a="b"}[1m])"#,
+        r#"{app="x"} | line_format"#,
+        r#"quantile_over_time({app="x"} | unwrap v [5m])"#,
+        "0\u{80}",
+        "{app=\"x\"} | logfmt | d > 1\u{c2}",
     ] {
         for path in ["/loki/api/v1/query_range", "/loki/api/v1/query"] {
             let (status, body) = s.get_raw(path, &[("query", q.to_string())]).await;
@@ -662,5 +671,29 @@ async fn tokens_are_enforced_and_tenant_header_accepted() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 200);
+    s.indexer.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn engine_timeouts_are_504_not_400() {
+    let opts = logmind_query::QueryOptions {
+        timeout: std::time::Duration::ZERO,
+        max_range: std::time::Duration::from_secs(40 * 86_400),
+        ..logmind_query::QueryOptions::default()
+    };
+    let s = start_with(&records(), T0 + 3600 * NS, None, opts, false).await;
+    for q in [
+        r#"{app="frontend"}"#,
+        r#"sum by (app) (count_over_time({app="frontend"}[1m]))"#,
+        r#"count_over_time({app="frontend"}[1m]) / count_over_time({app="backend"}[1m])"#,
+    ] {
+        let (status, body) = s
+            .get_raw(
+                "/loki/api/v1/query_range",
+                &range_params(q, T0, T0 + 300 * NS),
+            )
+            .await;
+        assert_eq!(status, 504, "{q}: {body}");
+    }
     s.indexer.shutdown().await.expect("shutdown");
 }

@@ -34,12 +34,17 @@ pub fn record(ts: i64, namespace: &str, offset: u64) -> LogRecord {
         container: "app".into(),
         node: "node-1".into(),
         stream: "stdout".into(),
-        level: if offset % 7 == 0 { "error" } else { "info" }.into(),
+        level: if offset.is_multiple_of(7) {
+            "error"
+        } else {
+            "info"
+        }
+        .into(),
         request_id: format!("req-{:08x}", offset * 2654435761 % 0xffff_ffff),
         user_id: format!("user-{}", offset % 50),
         message: format!(
             "payment {} for order {} took {}ms request_id={:08x}",
-            if offset % 7 == 0 {
+            if offset.is_multiple_of(7) {
                 "failed"
             } else {
                 "succeeded"
@@ -114,4 +119,30 @@ pub async fn wait_docs(store: &Store, n: u64, timeout: Duration) -> u64 {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// (template id from the `template` fast field, message) of every live document.
+pub fn all_templates(store: &Store) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for ps in store.searchers(i64::MIN, i64::MAX) {
+        let s = &ps.searcher;
+        for (ord, seg) in s.segment_readers().iter().enumerate() {
+            let col = seg
+                .fast_fields()
+                .u64("template")
+                .expect("template fast field");
+            let alive = seg.alive_bitset();
+            for doc in 0..seg.max_doc() {
+                if alive.is_some_and(|a| !a.is_alive(doc)) {
+                    continue;
+                }
+                let d: tantivy::TantivyDocument = s
+                    .doc(tantivy::DocAddress::new(ord as u32, doc))
+                    .expect("doc");
+                let msg = store.schema().to_record(&d).expect("record").message;
+                out.push((col.first(doc).expect("template value"), msg));
+            }
+        }
+    }
+    out
 }

@@ -5,6 +5,7 @@
 //! errors (returned as [`ClientError`], whose message carries the server's).
 
 pub mod commands;
+pub mod logql;
 pub mod output;
 
 pub use commands::{

@@ -15,7 +15,7 @@ use tantivy::{DocId, SegmentReader};
 /// `GET /api/v1/errors/count`.
 #[derive(Debug, Clone, Default)]
 pub struct ErrorCountRequest {
-    /// Keyword filters.
+    /// Keyword filters; `level` replaces the default error+fatal (`any` counts every event).
     pub filters: Filters,
     /// Start as typed.
     pub start: Option<String>,
@@ -307,12 +307,17 @@ impl Engine {
             }
         }
         let schema = self.catalog().schema();
-        let query = filter::build(
-            schema,
-            &req.filters,
-            None,
-            vec![filter::error_levels(schema)],
-        )?;
+        // `level` narrows or widens what is counted: default error+fatal, `any` counts every event.
+        let mut filters = req.filters.clone();
+        let levels = match filters.level.as_deref().map(str::trim) {
+            None | Some("") => vec![filter::error_levels(schema)],
+            Some("any" | "all" | "*") => {
+                filters.level = None;
+                Vec::new()
+            }
+            Some(_) => Vec::new(),
+        };
+        let query = filter::build(schema, &filters, None, levels)?;
         let mut v = CountVisitor {
             start: range.start_ns,
             step,

@@ -1,6 +1,23 @@
-//! The native HTTP API: `/api/v1/search`, `/api/v1/errors/count`, `/api/v1/errors/top`,
-//! `/api/v1/trace/{request_id}`, `/api/v1/users/{user_id}/events`. Every route requires a query (or admin)
-//! token when query tokens are configured.
+//! The native HTTP API. Every route requires `Authorization: Bearer <query or admin token>` when query tokens
+//! are configured (401 missing/unknown, 403 other role). Errors are `{"error": "..."}` ([`error`]).
+//!
+//! Common parameters: `start`, `end` (RFC 3339, Unix s or ns, `now-1h`; default `end = now`,
+//! `start = end - default_range`), `since` (`1h`, used when `start` is absent), and exact keyword filters
+//! `namespace`, `app`, `pod`, `container`, `node`, `stream`, `level` (comma list allowed), `request_id`,
+//! `user_id`, `trace_id`.
+//!
+//! - `GET /api/v1/search?q=&limit=&direction=backward|forward&cursor=` → `{"events": [record…],
+//!   "next_cursor": "…"|null, "tail_cursor": "…"|null}`. `q`: terms (AND), `"phrases"`, `prefix*`,
+//!   `AND`/`OR`/`NOT`/`-term`, `( )`, `field:value`; a syntax error is a 400 naming the byte position.
+//! - `GET /api/v1/errors/count?step=5m&by=app` → `{"start","end","step","total","series":[{"key":{"app":"x"},
+//!   "total","buckets":[[ts_ns,count]…]}]}`; `level=any` counts every event, `level=warn` only warnings.
+//! - `GET /api/v1/errors/top?n=10` → `{"start","end","total","templates","groups":[{"template_id","template",
+//!   "count","share","example","first_seen","last_seen","apps","pods"}]}`.
+//! - `GET /api/v1/trace/{request_id}` → `{"request_id","summary":{"services","events","first_ts","last_ts",
+//!   "duration_ns","error_count","first_error","matched_by","truncated"},"events":[…]}` (ascending); 404 when
+//!   nothing matched.
+//! - `GET /api/v1/users/{user_id}/events?limit=&cursor=` → `{"user_id","counts":{"total","by_app",
+//!   "by_level"},"events":[…],"next_cursor"}`.
 
 pub mod error;
 

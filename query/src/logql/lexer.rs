@@ -339,11 +339,15 @@ fn lex_number(src: &str, start: usize) -> Result<(Tok, usize), ParseError> {
         return Ok((Tok::Num(v as f64), k - start));
     }
     // A run of digits, dots, letters (units, exponents) forms one literal: 1h30m, 10KiB, 1e3, 0.5.
-    while j < b.len()
-        && (b[j].is_ascii_alphanumeric() || b[j] == b'.' || b[j] == 0xC2 || b[j] == 0xB5)
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'.' || src[j..].starts_with('µ'))
     {
+        // `µ` (µs) is two bytes; every other accepted byte is ASCII, so `j` stays on a char boundary.
+        j += if b[j] == b'.' || b[j].is_ascii_alphanumeric() {
+            1
+        } else {
+            'µ'.len_utf8()
+        };
         // Allow a sign right after an exponent marker: 1e-3.
-        j += 1;
         if j < b.len() && (b[j] == b'-' || b[j] == b'+') && (b[j - 1] == b'e' || b[j - 1] == b'E') {
             let all_digits_before = src[start..j - 1]
                 .bytes()

@@ -395,7 +395,8 @@ impl<'a> Parser<'a> {
                 "this range function needs an unwrapped label: add `| unwrap <label>` before the range",
             ));
         }
-        if !func.needs_unwrap() && has_unwrap {
+        // `rate` takes both forms (Loki: the per-second sum of unwrapped values); the others take one.
+        if !func.needs_unwrap() && func != RangeFunc::Rate && has_unwrap {
             return Err(ParseError::new(
                 self.src,
                 range_pos,

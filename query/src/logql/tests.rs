@@ -54,6 +54,46 @@ const ACCEPTED: &[&str] = &[
     r#"sum by (app) (count_over_time({namespace="a"}[1h])) / on (app) sum by (app) (count_over_time({namespace="a"}[1h]))"#,
     r#"-sum(rate({app="x"}[1m]))"#,
     "{app=\"x\"} # a comment\n |= \"y\"",
+    // From Loki's "Log queries", "Metric queries" and "Template functions" documentation pages.
+    r#"{job="mysql"} |= "error" | json | line_format "{{.err}}""#,
+    r#"{app="x"} | line_format "{{ .path | replace \" \" \"_\" | trunc 5 | upper }}""#,
+    r#"{app="x"} | line_format "{{ __line__ | lower }}""#,
+    r#"{app="x"} | line_format `{{ __timestamp__ | date "2006-01-02T15:04:05.00Z-07:00" }}`"#,
+    r#"{app="x"} | line_format `{{ __timestamp__ | unixEpoch }}`"#,
+    r#"{app="x"} | line_format `{{ if and (contains "he" "hello") (contains "llo" "hello") }} yes {{end}}`"#,
+    r#"{app="x"} | line_format `{{ if contains .err "ErrTimeout" }} timeout {{else if contains "he" "hello"}} yes {{else}} no {{end}}`"#,
+    r#"{app="x"} | label_format dst="{{ .src | ToUpper }}""#,
+    r#"{app="x"} | line_format "{{.request_method | ToLower}}""#,
+    r#"{app="x"} | line_format `{{ regexReplaceAll "(a*)bc" .some_label "${1}a" }}`"#,
+    r#"{app="x"} | line_format `{{ printf "The IP address was %s" "10.0.0.1" }}`"#,
+    r#"{app="x"} | line_format `{{ .path | trimPrefix "/" | default "root" }}`"#,
+    r#"{cluster="ops-tools1", name="querier", namespace="loki-dev"} |= "metrics.go" != "loki-canary" | logfmt | query != "" | label_format query="{{ Replace .query \"\\n\" \"\" -1 }}" | line_format "{{ .ts}}\t{{.duration}}\ttraceID = {{.traceID}}\t{{ printf \"%-100.100s\" .query }} ""#,
+    r#"{job="varlogs"} | json | line_format "{{.message}}" | logfmt"#,
+    r#"{app="x"} | logfmt | duration >= 20ms or size == 20kb and method!~"2..""#,
+    r#"{app="x"} | logfmt | duration >= 20ms or (method="GET" and size <= 20KB)"#,
+    r#"{app="x"} | regexp `(?P<ip>\d+\.\d+\.\d+\.\d+)`"#,
+    r#"{app="x"} |~ `\d+` != `debug`"#,
+    r#"{job="mysql"} |= "error" |= "timeout" | logfmt | level != "debug""#,
+    r#"{job="x"} | json | __error__ != "JSONParserErr""#,
+    r#"{job="x"} | logfmt | __error__="" | line_format "{{.msg}}""#,
+    r#"sum(count_over_time({job="x"}[1m] offset 5m))"#,
+    r#"topk(5, sum by (name) (rate({region="us-east1"}[5m])))"#,
+    r#"bottomk(3, sum by (app) (bytes_rate({namespace="a"}[5m])))"#,
+    r#"avg_over_time({container="ingress-nginx",service="hosted-grafana"} | json | unwrap response_latency_seconds | __error__="" [1m]) by (cluster)"#,
+    r#"min_over_time({app="x"} | logfmt | unwrap duration(took) [5m]) by (pod)"#,
+    r#"stddev_over_time({app="x"} | logfmt | unwrap latency [5m])"#,
+    r#"stdvar_over_time({app="x"} | logfmt | unwrap latency [5m])"#,
+    r#"first_over_time({app="x"} | logfmt | unwrap latency [5m]) by (pod)"#,
+    r#"last_over_time({app="x"} | logfmt | unwrap latency [5m]) by (pod)"#,
+    r#"rate({app="x"} | logfmt | unwrap bytes(size) [1m])"#,
+    r#"sum(rate({app="foo", level="warn"}[1m])) / sum(rate({app="foo", level="error"}[1m]))"#,
+    r#"sum by (app) (rate({app="a"}[1m])) and sum by (app) (rate({app="a"}[1m])) > 1"#,
+    r#"sum by (app) (rate({app="a"}[1m])) or vector(0)"#,
+    r#"sum by (app) (rate({app="a"}[1m])) unless on (app) sum by (app) (rate({app="b"}[1m]))"#,
+    r#"count(sum by (cluster) (rate({a="b"}[1m])))"#,
+    r#"max by (app) (count_over_time({a="b"}[1m])) * 2"#,
+    r#"sum by (level) (count_over_time({job="x"} | logfmt | detected_level="error" [1m]))"#,
+    r#"sum(count_over_time({job="x"} |= "error" [5m])) by (job) / sum(count_over_time({job="x"}[5m])) by (job) * 100"#,
 ];
 
 const REJECTED: &[(&str, &str)] = &[
@@ -100,6 +140,17 @@ const REJECTED: &[(&str, &str)] = &[
     (r#"foo({app="x"}[5m])"#, "unknown function"),
     (r#"{app="x"} | json | status =~ 5"#, "a quoted regex"),
     (r#"{app "x"}"#, "one of = != =~ !~"),
+    (r#"sum by (app) count_over_time({a="b"}[1m])"#, "'('"),
+    (r#"{app="x"} | line_format"#, "a quoted template"),
+    (r#"{app="x"} | json | unwrap"#, "unwrap"),
+    (r#"rate({app="x"}[5m]"#, "')'"),
+    (r#"sum(rate({app="x"}[5m])) by (app"#, "')'"),
+    (
+        r#"{app="x"} |= "a" |"#,
+        "a parser, formatter or label filter",
+    ),
+    (r#"{app="x"} | label_format"#, "label"),
+    (r#"quantile_over_time({app="x"} | unwrap v [5m])"#, "number"),
 ];
 
 #[test]
@@ -127,6 +178,20 @@ fn malformed_queries_are_refused_with_position_and_expectation() {
             }
         }
     }
+}
+
+#[test]
+fn non_ascii_after_a_number_is_an_error_not_a_panic() {
+    // Found by proptest: a multi-byte char after digits used to be sliced mid-char.
+    for q in [
+        "0\u{80}",
+        "1\u{b5}",
+        "rate({a=\"b\"}[5\u{80}])",
+        "{a=\"b\"} | x > 1\u{c2}",
+    ] {
+        assert!(parse(q).is_err(), "{q:?}");
+    }
+    assert!(parse(r#"rate({a="b"}[500µs])"#).is_ok());
 }
 
 #[test]

@@ -131,6 +131,15 @@ impl Visitor for Collect<'_> {
     }
 }
 
+/// Stored documents loaded by LogQL queries since the process started: what index narrowing saves is visible
+/// here (and tests assert on it).
+pub static DOCS_LOADED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The current value of [`DOCS_LOADED`].
+pub fn docs_loaded() -> u64 {
+    DOCS_LOADED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Maximum index candidates held per partition while answering one LogQL query.
 pub const MAX_CANDIDATES: usize = 20_000_000;
 
@@ -203,6 +212,7 @@ pub fn for_each_record(
                 ctx.check()?;
             }
             let d: TantivyDocument = part.searcher.doc(DocAddress::new(seg, doc))?;
+            DOCS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(r) = schema.to_record(&d) else {
                 continue;
             };
@@ -255,6 +265,25 @@ pub struct EngineSource<'a> {
     pub engine: &'a Engine,
     /// Context (deadline, cancellation).
     pub ctx: &'a Ctx,
+    /// The engine error behind a failed fetch (timeout, cancellation, limits, I/O), so it keeps its status
+    /// instead of becoming a 400 through [`EvalError`].
+    pub failure: std::cell::RefCell<Option<QueryError>>,
+}
+
+impl<'a> EngineSource<'a> {
+    /// A source bound to one running query.
+    pub fn new(engine: &'a Engine, ctx: &'a Ctx) -> Self {
+        EngineSource {
+            engine,
+            ctx,
+            failure: std::cell::RefCell::new(None),
+        }
+    }
+
+    /// Maps an evaluation error: the engine error recorded by `fetch` if there is one, else a 400.
+    pub fn error(&self, e: EvalError) -> QueryError {
+        self.failure.borrow_mut().take().unwrap_or_else(|| bad(e))
+    }
 }
 
 impl Source for EngineSource<'_> {
@@ -274,6 +303,10 @@ impl Source for EngineSource<'_> {
                 true
             }
         })
-        .map_err(|e| EvalError(e.to_string()))
+        .map_err(|e| {
+            let msg = EvalError(e.public_message());
+            *self.failure.borrow_mut() = Some(e);
+            msg
+        })
     }
 }

@@ -6,6 +6,7 @@
 //! endpoints ([`meta`]) answer from fast fields; [`push`] accepts JSON and snappy-protobuf pushes; [`tail`]
 //! streams new lines over WebSocket.
 
+pub mod detected;
 pub mod exec;
 pub mod meta;
 pub mod params;
@@ -98,11 +99,17 @@ pub fn router(engine: Arc<Engine>, auth: AuthTokens, indexer: Option<Arc<Indexer
             get(meta::volume_range).post(meta::volume_range),
         )
         .route("/loki/api/v1/patterns", get(meta::patterns))
-        .route("/loki/api/v1/detected_labels", get(meta::detected_labels))
-        .route("/loki/api/v1/detected_fields", get(meta::detected_fields))
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(detected::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(detected::detected_fields),
+        )
         .route(
             "/loki/api/v1/detected_field/{name}/values",
-            get(meta::detected_field_values),
+            get(detected::detected_field_values),
         )
         .route("/loki/api/v1/tail", get(tail::tail))
         .route_layer(middleware::from_fn_with_state(

@@ -104,7 +104,7 @@ async fn run_metric(
     state
         .engine
         .run(move |engine, ctx| {
-            let src = EngineSource { engine, ctx };
+            let src = EngineSource::new(engine, ctx);
             let p = metric::Params {
                 start_ns: start,
                 end_ns: end,
@@ -112,7 +112,7 @@ async fn run_metric(
                 limits: exec::limits(engine),
                 max_samples: 50_000_000,
             };
-            metric::eval(&expr, &p, &src).map_err(exec::bad)
+            metric::eval(&expr, &p, &src).map_err(|e| src.error(e))
         })
         .await
 }

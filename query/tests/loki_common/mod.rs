@@ -39,6 +39,21 @@ pub fn options(dir: &std::path::Path, now: i64, tokens: Option<(&str, &str)>) ->
 /// Opens an indexer, ingests `records` through `Indexer::ingest`, serves the merged routers and waits until
 /// every record is searchable (bounded).
 pub async fn start(records: &[LogRecord], now: i64, tokens: Option<(&str, &str)>) -> Server {
+    let opts = QueryOptions {
+        max_range: Duration::from_secs(40 * 86_400),
+        ..QueryOptions::default()
+    };
+    start_with(records, now, tokens, opts, true).await
+}
+
+/// [`start`] with explicit query options; `wait` polls until the records are searchable.
+pub async fn start_with(
+    records: &[LogRecord],
+    now: i64,
+    tokens: Option<(&str, &str)>,
+    query: QueryOptions,
+    wait: bool,
+) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let indexer = Indexer::open(options(dir.path(), now, tokens))
         .await
@@ -50,13 +65,7 @@ pub async fn start(records: &[LogRecord], now: i64, tokens: Option<(&str, &str)>
             .expect("ingest");
     }
     indexer.commit().await.expect("commit");
-    let engine = Engine::new(
-        indexer.store(),
-        QueryOptions {
-            max_range: Duration::from_secs(40 * 86_400),
-            ..QueryOptions::default()
-        },
-    );
+    let engine = Engine::new(indexer.store(), query);
     let auth = indexer.auth().clone();
     let app = indexer
         .router()
@@ -79,7 +88,7 @@ pub async fn start(records: &[LogRecord], now: i64, tokens: Option<(&str, &str)>
         dir,
         http: reqwest::Client::new(),
     };
-    if !records.is_empty() {
+    if wait && !records.is_empty() {
         let (lo, hi) = records.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
             (lo.min(r.ts), hi.max(r.ts))
         });

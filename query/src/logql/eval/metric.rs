@@ -325,6 +325,7 @@ fn range_agg(
             let sum: f64 = vals().sum();
             let v = match func {
                 RangeFunc::CountOverTime => n,
+                RangeFunc::Rate if unwrap.is_some() => sum / range_secs,
                 RangeFunc::Rate => n / range_secs,
                 RangeFunc::BytesOverTime | RangeFunc::SumOverTime => sum,
                 RangeFunc::BytesRate => sum / range_secs,

@@ -201,13 +201,14 @@ pub fn logfmt_pairs(line: &str) -> Result<Vec<(String, Option<String>)>, usize> 
             while i < b.len() {
                 match b[i] {
                     b'\\' if i + 1 < b.len() => {
-                        let c = b[i + 1];
+                        // The escaped char may be multi-byte: take it whole to stay on a char boundary.
+                        let c = line[i + 1..].chars().next().unwrap_or('\\');
                         v.push(match c {
-                            b'n' => '\n',
-                            b't' => '\t',
-                            _ => c as char,
+                            'n' => '\n',
+                            't' => '\t',
+                            _ => c,
                         });
-                        i += 2;
+                        i += 1 + c.len_utf8();
                     }
                     b'"' => {
                         i += 1;
@@ -476,6 +477,17 @@ mod tests {
     #[test]
     fn decolorize_strips_ansi() {
         assert_eq!(decolorize("\u{1b}[31mred\u{1b}[0m text"), "red text");
+    }
+
+    #[test]
+    fn logfmt_escape_before_a_multibyte_char() {
+        // Found by proptest: the byte after a backslash was taken alone, splitting `¡`.
+        let mut e = entry("a=\"x\\¡y\" b=2");
+        logfmt(&mut e, false, false, &[]);
+        assert_eq!(e.get("a"), Some("x¡y"));
+        assert_eq!(e.get("b"), Some("2"));
+        let mut e = entry("\0=\"\\¡");
+        logfmt(&mut e, true, true, &[]);
     }
 
     proptest! {
