@@ -412,6 +412,45 @@ fn check_error_pagination(r: &Run, e: &Expected) {
     );
 }
 
+/// `sum by (F) (count_over_time({namespace=~".+"}[1h]))` through the Loki API, as a map F value → count.
+fn loki_counts(r: &Run, by: &str) -> Counts {
+    let logql = format!(r#"sum by ({by}) (count_over_time({{namespace=~".+"}}[1h]))"#);
+    let url = format!(
+        "{}/loki/api/v1/query?query={}&time={}",
+        r.indexer.base,
+        enc(&logql),
+        r.manifest.end_ns + 1_000_000_000
+    );
+    let v = r.http.get_json(&url);
+    assert_eq!(v["status"], "success", "{url}: {v}");
+    v["data"]["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{url}: no result vector: {v}"))
+        .iter()
+        .map(|s| {
+            let key = s["metric"][by].as_str().unwrap_or("").to_string();
+            let n = s["value"][1]
+                .as_str()
+                .and_then(|n| n.parse::<f64>().ok())
+                .unwrap_or(-1.0);
+            (key, n as u64)
+        })
+        .collect()
+}
+
+fn check_loki_counts(r: &Run, e: &Expected) {
+    assert_eq!(
+        loki_counts(r, "namespace"),
+        e.by_namespace,
+        "LogQL counts by namespace"
+    );
+    assert_eq!(loki_counts(r, "app"), e.by_app, "LogQL counts by app");
+    let mut levels = e.by_level.clone();
+    // A series without the label has no `level` key: it reads as "", like the manifest's unknown level.
+    levels.retain(|_, n| *n > 0);
+    assert_eq!(loki_counts(r, "level"), levels, "LogQL counts by level");
+}
+
 #[test]
 fn pipeline_answers_match_the_manifest_exactly() {
     let r = ship(&["--events", "20000", "--start", "now-30m"]);
@@ -419,6 +458,7 @@ fn pipeline_answers_match_the_manifest_exactly() {
     assert_eq!(e.total, 20_000);
     check_all_events(&r, &e);
     check_error_counts(&r, &e);
+    check_loki_counts(&r, &e);
     check_error_pagination(&r, &e);
     check_top_errors(&r);
     check_traces(&r);
