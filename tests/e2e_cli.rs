@@ -44,11 +44,14 @@ impl Fixture {
     }
 }
 
+/// A named check against the shared fixture.
+type Check = (&'static str, fn(&Fixture));
+
 /// The checks that need a server share one indexer (started once): each runs, and every failure is reported.
 #[test]
 fn cli_against_a_running_indexer() {
     let f = fixture();
-    let checks: &[(&str, fn(&Fixture))] = &[
+    let checks: &[Check] = &[
         (
             "trace_of_an_existing_request_prints_its_events",
             trace_of_an_existing_request_prints_its_events,
