@@ -1,6 +1,5 @@
 //! The agent's own HTTP endpoints: `GET /metrics` (Prometheus text) and `GET /health`.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -66,19 +65,7 @@ pub async fn serve(
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     let mut text = s.metrics.render();
-    let e = s.enricher.stats();
-    let _ = write!(
-        text,
-        "# HELP logmind_agent_kube_synced 1 when the pod watch is synced.\n# TYPE logmind_agent_kube_synced gauge\n\
-         logmind_agent_kube_synced {}\n\
-         # HELP logmind_agent_pods_cached Pods in the metadata cache.\n# TYPE logmind_agent_pods_cached gauge\n\
-         logmind_agent_pods_cached {}\n\
-         # HELP logmind_agent_metadata_fallbacks_total Files enriched from their path only.\n\
-         # TYPE logmind_agent_metadata_fallbacks_total counter\nlogmind_agent_metadata_fallbacks_total {}\n",
-        u64::from(e.kube_synced),
-        e.pods_cached,
-        e.kube_fallbacks
-    );
+    s.enricher.stats().write_prometheus(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

@@ -36,6 +36,20 @@ async fn indexer_unreachable_then_busy_then_back_loses_nothing() {
     );
     assert!(metric(&text, "logmind_agent_spool_bytes").unwrap() > 0);
     assert_eq!(metric(&text, "logmind_agent_events_shipped_total"), Some(0));
+    assert_eq!(
+        metric(&text, "logmind_agent_pods_cached"),
+        Some(0),
+        "{text}"
+    );
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE ") && l.ends_with(" counter"))
+    {
+        assert!(
+            l.split(' ').nth(2).unwrap().ends_with("_total"),
+            "counter without _total: {l}"
+        );
+    }
     let (code, health) = http_get(listen, "/health").await;
     assert_eq!(code, 200);
     let h: serde_json::Value = serde_json::from_str(&health).unwrap();

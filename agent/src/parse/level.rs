@@ -8,7 +8,8 @@
 //!
 //! Mapping: the words [`Level::parse`] knows, with `notice` → `info` (Apache), `crit`/`critical`/`alert`/
 //! `emerg`/`panic` → `fatal`, `severe` → `error`. A bare word only counts in upper case (`INFO`, not `info`)
-//! unless it is bracketed (`[notice]`, `<info>`) or followed by a colon (`error:`).
+//! unless it is bracketed (`[notice]`, `<info>`), followed by a colon (`error:`) or the first word after a leading
+//! timestamp (`2024-12-04 10:00:00 info …`).
 
 use logmind_protocol::Level;
 use std::sync::LazyLock;
@@ -97,11 +98,19 @@ fn word_level(w: &str) -> Option<Level> {
 
 /// A level word among the first [`HEADER_TOKENS`] tokens.
 fn header_tokens(s: &str) -> Option<Level> {
+    // True while every token so far is part of a timestamp: then any-case level word counts (`… 10:00:00 info x`).
+    let mut after_time = false;
+    let mut only_time = true;
     for tok in s.split_ascii_whitespace().take(HEADER_TOKENS) {
         if let Some((k, v)) = tok.split_once('=') {
             if matches!(k, "level" | "lvl" | "severity") {
                 return word_level(v.trim_matches('"'));
             }
+            only_time = false;
+            continue;
+        }
+        if only_time && is_time_token(tok) {
+            after_time = true;
             continue;
         }
         let inner = tok.trim_start_matches(['[', '<', '(']);
@@ -112,13 +121,29 @@ fn header_tokens(s: &str) -> Option<Level> {
             Some(w) => (w, true),
             None => (word, false),
         };
+        let first_after_time = only_time && after_time;
+        only_time = false;
         let Some(l) = word_level(word) else { continue };
         let upper = word.bytes().all(|c| c.is_ascii_uppercase());
-        if upper || (opened && closed) || colon {
+        if upper || (opened && closed) || colon || first_after_time {
             return Some(l);
         }
     }
     None
+}
+
+/// A date/time token (`2024-12-04`, `10:00:00,123`, `2024-12-04T10:00:00Z`, `081109`) or a lone `-`.
+fn is_time_token(t: &str) -> bool {
+    if t == "-" {
+        return true;
+    }
+    let t = t.trim_start_matches('[').trim_end_matches([']', ',']);
+    let b = t.as_bytes();
+    b.iter().any(u8::is_ascii_digit)
+        && b.iter().all(|c| {
+            c.is_ascii_digit() || matches!(c, b'-' | b':' | b'.' | b',' | b'T' | b'Z' | b'+' | b'/')
+        })
+        && (b.len() >= 6 || b.iter().any(|c| matches!(c, b':' | b'-' | b'/')))
 }
 
 /// An upper-case level word (`FATAL`, `CRITICAL`, `PANIC`, `ERROR`, `WARN`, `WARNING`) or `[error]`, `<error>`,
@@ -200,6 +225,15 @@ mod tests {
         assert_eq!(d("TRACE enter f"), Some(Level::Trace));
         assert_eq!(d("DEBUG x"), Some(Level::Debug));
         assert_eq!(d("CRITICAL db down"), Some(Level::Fatal));
+        assert_eq!(
+            d("2024-12-04 10:00:00.123 info starting server"),
+            Some(Level::Info)
+        );
+        assert_eq!(
+            d("2024-12-04T10:00:00Z warning disk at 91%"),
+            Some(Level::Warn)
+        );
+        assert_eq!(d("10:00:00 - debug - cache warm"), Some(Level::Debug));
     }
 
     #[test]
@@ -250,6 +284,8 @@ mod tests {
         assert_eq!(d("info about the error is below"), None);
         assert_eq!(d("TERRORS and WARNINGS"), None);
         assert_eq!(d("I am fine"), None);
+        assert_eq!(d("2024 error rates fell"), None);
+        assert_eq!(d("10:00:00 server info updated"), None);
         assert_eq!(d(""), None);
     }
 }
