@@ -21,6 +21,20 @@ const APPS: [&str; 6] = [
     "inventory",
 ];
 
+/// CPU seconds this process has used (user + system, all threads), from /proc/self/stat (0 elsewhere).
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some(rest) = stat.rsplit(')').next() else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // after the command name: state is field 0, utime field 11, stime field 12 (clock ticks, 100 Hz)
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn rng(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
@@ -168,6 +182,7 @@ fn bench(c: &mut Criterion) {
         .writer_with_num_threads::<tantivy::TantivyDocument>(1, 64 << 20)
         .expect("writer");
     let started = Instant::now();
+    let cpu0 = cpu_secs();
     for r in &decode_ndjson(&body).expect("decode") {
         writer
             .add_document(schema.to_document(r, miner.assign(&r.message)))
@@ -175,6 +190,7 @@ fn bench(c: &mut Criterion) {
     }
     writer.commit().expect("commit");
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu0;
     let ids = index.searchable_segment_ids().expect("ids");
     if ids.len() > 1 {
         let _ = writer.merge(&ids).wait();
@@ -236,10 +252,11 @@ fn bench(c: &mut Criterion) {
     }
     eprintln!("stages: decode {t_decode:?}, template {t_tmpl:?}, to_document {t_doc:?}, tokenize alone {t_tok:?}, tantivy add+commit {t_index:?}");
     eprintln!(
-        "writer path: {} records, {:.1} MB raw NDJSON, {:.1} MB/s, index {:.1} MB = {:.3}x raw (merged), {} templates",
+        "writer path: {} records, {:.1} MB raw NDJSON, {:.1} MB/s wall, {:.1} MB per CPU-second (all threads), index {:.1} MB = {:.3}x raw (merged), {} templates",
         records.len(),
         raw as f64 / 1e6,
         raw as f64 / 1e6 / secs,
+        raw as f64 / 1e6 / cpu.max(0.01),
         size as f64 / 1e6,
         size as f64 / raw as f64,
         miner.len()

@@ -135,6 +135,17 @@ async fn ingest_inner(
             return Err(too_large());
         }
     }
+    // Refuse early (before reading and decompressing) when indexing is already behind: bounds memory.
+    let pending = idx.pending_bytes();
+    let limit = idx.options().max_pending_bytes;
+    if pending >= limit {
+        idx.metrics().throttled.fetch_add(1, Ordering::Relaxed);
+        return Err(IndexerError::Overloaded {
+            pending_bytes: pending,
+            limit,
+            retry_after_secs: 1,
+        });
+    }
     let raw = axum::body::to_bytes(body, max_body)
         .await
         .map_err(|_| too_large())?;

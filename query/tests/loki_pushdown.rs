@@ -22,6 +22,7 @@ fn records() -> Vec<LogRecord> {
                 app: if i % 3 == 0 { "api" } else { "web" }.into(),
                 level: if i % 10 == 0 { "error" } else { "info" }.into(),
                 request_id: req.clone(),
+                user_id: format!("u{}", i % 1000),
                 message: format!(
                     r#"{{"msg":"step {i}","request_id":"{req}","status":{}}}"#,
                     200 + i % 3
@@ -66,6 +67,25 @@ async fn indexed_field_filters_load_only_matching_documents() {
         ),
     ] {
         let (got, loaded) = logs(&q).await;
+        assert_eq!(got, want, "{q}");
+        assert_eq!(loaded as usize, want, "{q} loaded {loaded} documents");
+    }
+
+    // user_id and level after a parser: loaded == matched.
+    for (q, want) in [
+        (
+            r#"{namespace="shop"} | json | user_id="u417""#,
+            recs.iter().filter(|r| r.user_id == "u417").count(),
+        ),
+        (
+            r#"{app="api"} | logfmt | level="error" | user_id="u30""#,
+            recs.iter()
+                .filter(|r| r.app == "api" && r.level == "error" && r.user_id == "u30")
+                .count(),
+        ),
+    ] {
+        let (got, loaded) = logs(q).await;
+        assert!(want > 0);
         assert_eq!(got, want, "{q}");
         assert_eq!(loaded as usize, want, "{q} loaded {loaded} documents");
     }
