@@ -320,6 +320,13 @@ fn check_traces(r: &Run) {
             "trace of request #{i} {} (ts, app, container, level, user_id, first line)",
             q.request_id
         );
+        let services: Vec<String> =
+            serde_json::from_value(v["summary"]["services"].clone()).unwrap_or_default();
+        assert_eq!(
+            services, q.apps,
+            "trace summary services of {} (in order of first appearance)",
+            q.request_id
+        );
         // Kubernetes events carry their pod name (the manifest leaves it empty for Docker containers).
         for (e, w) in v["events"]
             .as_array()
