@@ -6,19 +6,8 @@ use super::pipeline::{CompileLimits, CompiledMatcher};
 use super::{canonical_label, Entry, EvalError};
 use crate::logql::ast::{LabelFilter, LogExpr, MatchOp, Stage};
 
-/// logmind's indexed keyword fields.
-pub const INDEXED_FIELDS: [&str; 10] = [
-    "namespace",
-    "app",
-    "pod",
-    "container",
-    "node",
-    "stream",
-    "level",
-    "request_id",
-    "user_id",
-    "trace_id",
-];
+/// logmind's indexed keyword fields: exactly the schema's keyword fields.
+pub use logmind_indexer::schema::KEYWORD_FIELDS as INDEXED_FIELDS;
 
 /// True for a label logmind indexes (aliases understood).
 pub fn is_indexed(label: &str) -> bool {
