@@ -134,7 +134,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             tokio::time::sleep(Duration::from_secs(4)).await;
             print_next_steps(&addr, &printed_root);
         });
-        run_up(cfg, stop_after).await
+        run_up(cfg, None, stop_after).await
     });
     stop.store(true, Ordering::SeqCst);
     match generator.join() {

@@ -237,18 +237,22 @@ pub fn up(args: &ServerArgs, log: Option<&str>) -> ExitCode {
         Err(code) => return code,
     };
     crate::init_tracing(log, Some(&cfg));
-    crate::report(runtime().and_then(|rt| rt.block_on(run_up(cfg, shutdown_signal()))))
+    let agent_listen = Some(cfg.agent.listen);
+    crate::report(
+        runtime().and_then(|rt| rt.block_on(run_up(cfg, agent_listen, shutdown_signal()))),
+    )
 }
 
-/// Runs indexer, query API and agent until `shutdown`.
+/// Runs indexer, query API and agent until `shutdown`; the agent serves its metrics on `agent_listen`.
 pub async fn run_up(
     cfg: Config,
+    agent_listen: Option<SocketAddr>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let server = Server::start(&cfg, &cfg.data_dir, cfg.indexer.listen).await?;
     let mut agent_opts = agent_options(&cfg, &cfg.data_dir.join("agent"));
     agent_opts.server = format!("http://{}", server.addr);
-    agent_opts.listen = None;
+    agent_opts.listen = agent_listen;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut agent_stop = stop_rx.clone();
     let agent = tokio::spawn(async move {
