@@ -1,6 +1,7 @@
 //! Running LogQL against the engine: index-narrowed scans ([`plan`](crate::logql::eval::plan)), log queries
 //! in time order with a limit, and the record source of metric queries.
 
+use super::meta::scan_rows;
 use crate::catalog::PartitionView;
 use crate::engine::scan::{scan, Visitor};
 use crate::engine::{Ctx, Engine, TimeRange};
@@ -8,8 +9,8 @@ use crate::error::QueryError;
 use crate::logql::ast::LogExpr;
 use crate::logql::eval::metric::Source;
 use crate::logql::eval::pipeline::{compile, CompileLimits, Pipeline};
-use crate::logql::eval::plan::{plan, Plan};
-use crate::logql::eval::{Entry, EvalError};
+use crate::logql::eval::plan::{plan, Plan, INDEXED_FIELDS};
+use crate::logql::eval::{Entry, EvalError, Labels, METADATA_LABELS, STREAM_LABELS};
 use logmind_indexer::schema::LogSchema;
 use logmind_protocol::LogRecord;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
@@ -303,10 +304,65 @@ impl Source for EngineSource<'_> {
                 true
             }
         })
-        .map_err(|e| {
-            let msg = EvalError(e.public_message());
-            *self.failure.borrow_mut() = Some(e);
-            msg
-        })
+        .map_err(|e| self.fail(e))
     }
+
+    /// Answers from fast fields (keyword columns, `ts`, `size`): no stored document is loaded.
+    fn fetch_rows(
+        &self,
+        log: &LogExpr,
+        start_ns: i64,
+        end_ns: i64,
+        visit: &mut dyn FnMut(Entry, u64) -> bool,
+    ) -> Result<bool, EvalError> {
+        let p = plan(log, limits(self.engine))?;
+        if start_ns >= end_ns {
+            return Ok(true);
+        }
+        let range = TimeRange { start_ns, end_ns };
+        // `scan_rows` cannot be stopped early: after `visit` says stop, the remaining rows are skipped.
+        let mut open = true;
+        scan_rows(self.engine, self.ctx, Some(&p), range, &mut |row| {
+            if !open {
+                return;
+            }
+            let e = row_entry(row.ts, row.values);
+            if p.selector_matches(&e) {
+                open = visit(e, row.size);
+            }
+        })
+        .map_err(|e| self.fail(e))?;
+        Ok(true)
+    }
+}
+
+impl EngineSource<'_> {
+    fn fail(&self, e: QueryError) -> EvalError {
+        let msg = EvalError(e.public_message());
+        *self.failure.borrow_mut() = Some(e);
+        msg
+    }
+}
+
+/// The entry `Entry::from_record` would build from a record with these keyword values (in
+/// [`INDEXED_FIELDS`] order), without its line.
+fn row_entry(ts: i64, values: &[String]) -> Entry {
+    let mut e = Entry {
+        ts,
+        line: String::new(),
+        stream: Labels::new(),
+        metadata: Labels::new(),
+        parsed: Labels::new(),
+    };
+    for (name, v) in INDEXED_FIELDS.iter().zip(values) {
+        if v.is_empty() {
+            continue;
+        }
+        if STREAM_LABELS.contains(name) {
+            e.stream.insert(name.to_string(), v.clone());
+        } else if METADATA_LABELS.contains(name) {
+            e.metadata.insert(name.to_string(), v.clone());
+        }
+    }
+    e
 }

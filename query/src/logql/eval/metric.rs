@@ -4,6 +4,7 @@
 //! `rate` is `count / range` with no extrapolation; series are keyed by the entry's labels after the pipeline.
 
 use super::pipeline::{compile, compile_regex, CompileLimits, CompiledUnwrap, Pipeline};
+use super::plan::is_indexed;
 use super::{canonical_label, Entry, EvalError, Labels};
 use crate::logql::ast::*;
 use logmind_protocol::LogRecord;
@@ -20,6 +21,51 @@ pub trait Source {
         end_ns: i64,
         visit: &mut dyn FnMut(&LogRecord) -> bool,
     ) -> Result<(), EvalError>;
+
+    /// Streams the same records as [`Source::fetch`] without loading their lines: each as an entry with an
+    /// empty line (stream labels and metadata from the index) plus the line's length in bytes. Returns false
+    /// when the source cannot do this (the caller then uses `fetch`).
+    fn fetch_rows(
+        &self,
+        _log: &LogExpr,
+        _start_ns: i64,
+        _end_ns: i64,
+        _visit: &mut dyn FnMut(Entry, u64) -> bool,
+    ) -> Result<bool, EvalError> {
+        Ok(false)
+    }
+}
+
+/// True when a range aggregation can be computed from index rows (labels + line length), without the lines:
+/// a count or byte function, and a pipeline of only label filters on indexed fields and `drop`/`keep`, with
+/// every label the series are grouped by indexed.
+fn rows_suffice(
+    func: RangeFunc,
+    log: &LogExpr,
+    grouping: Option<&Grouping>,
+    keep_ids: &[String],
+) -> bool {
+    fn filter_ok(f: &LabelFilter) -> bool {
+        match f {
+            LabelFilter::And(a, b) | LabelFilter::Or(a, b) => filter_ok(a) && filter_ok(b),
+            LabelFilter::String(m) => is_indexed(&m.name),
+            _ => false,
+        }
+    }
+    let func_ok = matches!(
+        func,
+        RangeFunc::CountOverTime
+            | RangeFunc::Rate
+            | RangeFunc::BytesOverTime
+            | RangeFunc::BytesRate
+    );
+    let stages_ok = log.pipeline.iter().all(|s| match s {
+        Stage::LabelFilter(f) => filter_ok(f),
+        Stage::Drop(_) | Stage::Keep(_) => true,
+        _ => false,
+    });
+    let grouped = grouping.map(|g| g.labels.as_slice()).unwrap_or_default();
+    func_ok && stages_ok && grouped.iter().chain(keep_ids).all(|l| is_indexed(l))
 }
 
 /// A labelled series of `(ts ns, value)` points in time order.
@@ -253,8 +299,7 @@ fn range_agg(
     // Window of the first step starts at start - offset - range (exclusive); fetch is [a, b).
     let fetch_start = p.start_ns - offset_ns - range_ns + 1;
     let fetch_end = p.end_ns - offset_ns + 1;
-    src.fetch(log, fetch_start, fetch_end, &mut |r| {
-        let mut e = Entry::from_record(r);
+    let mut on_entry = |mut e: Entry, bytes: Option<u64>| {
         if !pipeline.process(&mut e) {
             return true;
         }
@@ -263,7 +308,9 @@ fn range_agg(
                 Some(v) => v,
                 None => return true,
             },
-            (None, RangeFunc::BytesOverTime | RangeFunc::BytesRate) => e.line.len() as f64,
+            (None, RangeFunc::BytesOverTime | RangeFunc::BytesRate) => {
+                bytes.unwrap_or(e.line.len() as u64) as f64
+            }
             (None, _) => 1.0,
         };
         let mut labels = e.series_labels(&keep);
@@ -286,7 +333,17 @@ fn range_agg(
             return false;
         }
         true
-    })?;
+    };
+    let fast = unwrap.is_none()
+        && rows_suffice(func, log, grouping, keep_ids)
+        && src.fetch_rows(log, fetch_start, fetch_end, &mut |e, bytes| {
+            on_entry(e, Some(bytes))
+        })?;
+    if !fast {
+        src.fetch(log, fetch_start, fetch_end, &mut |r| {
+            on_entry(Entry::from_record(r), None)
+        })?;
+    }
     if overflow {
         return Err(EvalError(format!(
             "query would hold more than {} samples in memory: narrow the selector or the time range",
