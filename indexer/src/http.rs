@@ -72,6 +72,25 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Most bytes of a refused body read and discarded before answering.
+const DRAIN_MAX_BYTES: usize = 64 << 20;
+
+/// Reads and discards up to `limit` bytes of a body (bounded in time), without buffering it.
+async fn drain(body: Body, limit: usize) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen >= limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read).await;
+}
+
 async fn ingest(
     State(idx): State<Arc<Indexer>>,
     headers: HeaderMap,
@@ -132,6 +151,9 @@ async fn ingest_inner(
         header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok())
     {
         if len > max_body {
+            // Read (and drop) a bounded amount of the body first, so the client gets the 413 instead of a
+            // connection reset while it is still writing.
+            drain(body, len.min(DRAIN_MAX_BYTES)).await;
             return Err(too_large());
         }
     }
