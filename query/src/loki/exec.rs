@@ -174,9 +174,7 @@ pub fn for_each_record(
     }
     let catalog = engine.catalog();
     let schema = catalog.schema();
-    let mut parts: Vec<PartitionView> = catalog.searchers(range.start_ns, range.end_ns);
-    parts.retain(|p| p.start_ns < range.end_ns && p.end_ns > range.start_ns);
-    parts.sort_by_key(|p| p.start_ns);
+    let mut parts: Vec<PartitionView> = engine.partitions(range);
     if newest_first {
         parts.reverse();
     }
