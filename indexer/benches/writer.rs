@@ -103,30 +103,40 @@ fn writer_path(body: &[u8], heap: usize) -> u64 {
     logmind_indexer::fsutil::dir_size(dir.path())
 }
 
-/// Indexes the documents into a schema variant with the same field order (experiments on where cost goes).
-fn variant(
-    records: &[LogRecord],
-    tids: &[u64],
-    schema: &LogSchema,
-    hc_fast: bool,
-    kw_norms: bool,
+/// Schema and store knobs for the variant experiments (where the bytes and the time go).
+#[derive(Clone, Copy)]
+struct Knobs {
+    name: &'static str,
+    ts_indexed: bool,
+    id_fast: bool,
     positions: bool,
-) -> (f64, u64) {
+    msg_norms: bool,
+    zstd_level: i32,
+    block_kib: usize,
+}
+
+/// Indexes the documents into a schema variant with the same field order (experiments on where cost goes).
+fn variant(records: &[LogRecord], tids: &[u64], schema: &LogSchema, k: Knobs) -> (f64, u64) {
     use tantivy::schema::*;
     let mut b = Schema::builder();
-    b.add_i64_field("ts", NumericOptions::default() | INDEXED | FAST);
+    let ts_opts = if k.ts_indexed {
+        NumericOptions::default() | INDEXED | FAST
+    } else {
+        NumericOptions::default() | FAST
+    };
+    b.add_i64_field("ts", ts_opts);
     for name in logmind_indexer::schema::KEYWORD_FIELDS {
         let idx = TextFieldIndexing::default()
             .set_tokenizer("raw")
-            .set_fieldnorms(kw_norms)
+            .set_fieldnorms(false)
             .set_index_option(IndexRecordOption::Basic);
         let mut o = TextOptions::default().set_indexing_options(idx);
-        if hc_fast || !matches!(name, "request_id" | "user_id" | "trace_id") {
+        if k.id_fast || !matches!(name, "request_id" | "user_id" | "trace_id") {
             o = o.set_fast("raw");
         }
         b.add_text_field(name, o);
     }
-    let opt = if positions {
+    let opt = if k.positions {
         IndexRecordOption::WithFreqsAndPositions
     } else {
         IndexRecordOption::WithFreqs
@@ -136,17 +146,35 @@ fn variant(
         TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer(logmind_indexer::tokenizer::MESSAGE_TOKENIZER)
+                .set_fieldnorms(k.msg_norms)
                 .set_index_option(opt),
         ),
     );
-    b.add_u64_field("template", NumericOptions::default() | INDEXED | FAST);
+    b.add_text_field(
+        "template",
+        TextOptions::default()
+            .set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer("raw")
+                    .set_fieldnorms(false)
+                    .set_index_option(IndexRecordOption::Basic),
+            )
+            .set_fast("raw"),
+    );
     b.add_u64_field("size", NumericOptions::default() | FAST);
     b.add_bytes_field("source", STORED);
     let s2 = b.build();
     let dir = tempfile::tempdir().expect("tempdir");
+    let settings = tantivy::IndexSettings {
+        docstore_compression: tantivy::store::Compressor::Zstd(tantivy::store::ZstdCompressor {
+            compression_level: Some(k.zstd_level),
+        }),
+        docstore_blocksize: k.block_kib << 10,
+        ..Default::default()
+    };
     let index = tantivy::Index::builder()
         .schema(s2)
-        .settings(LogSchema::index_settings())
+        .settings(settings)
         .create_in_dir(dir.path())
         .expect("index");
     logmind_indexer::tokenizer::register_tokenizers(&index);
@@ -204,6 +232,23 @@ fn bench(c: &mut Criterion) {
         *by_ext.entry(ext).or_default() += e.metadata().map(|m| m.len()).unwrap_or(0);
     }
     eprintln!("index bytes by component: {by_ext:?}");
+    if std::env::var_os("LOGMIND_BENCH_SPACE").is_some() {
+        index.reader().expect("reader").reload().expect("reload");
+        let searcher = index.reader().expect("reader").searcher();
+        for seg in searcher.space_usage().expect("space").segments() {
+            for (what, per_field) in [
+                ("termdict", seg.termdict()),
+                ("postings", seg.postings()),
+                ("positions", seg.positions()),
+                ("fast", seg.fast_fields()),
+            ] {
+                for usage in per_field.fields() {
+                    eprintln!("space {what} {}: {}", usage.field_name(), usage.total());
+                }
+            }
+            eprintln!("space store: {}", seg.store().total());
+        }
+    }
     // where the time goes, stage by stage
     let t = Instant::now();
     let decoded = decode_ndjson(&body).expect("decode");
@@ -237,15 +282,57 @@ fn bench(c: &mut Criterion) {
     }
     w2.commit().expect("commit");
     let t_index = t.elapsed();
-    for (name, hc_fast, kw_norms, positions) in [
-        ("keyword fieldnorms on (before)", true, true, true),
-        ("as shipped", true, false, true),
-        ("+ request/user/trace_id not fast", false, false, true),
-        ("+ message without positions", false, false, false),
-    ] {
-        let (secs, bytes) = variant(&decoded, &tids, &schema, hc_fast, kw_norms, positions);
+    let shipped = Knobs {
+        name: "as shipped",
+        ts_indexed: false,
+        id_fast: true,
+        positions: true,
+        msg_norms: false,
+        zstd_level: 3,
+        block_kib: 64,
+    };
+    let variants = [
+        shipped,
+        Knobs {
+            name: "ts indexed, message norms (before)",
+            ts_indexed: true,
+            msg_norms: true,
+            ..shipped
+        },
+        Knobs {
+            name: "ids not fast",
+            id_fast: false,
+            ..shipped
+        },
+        Knobs {
+            name: "message without positions",
+            positions: false,
+            ..shipped
+        },
+        Knobs {
+            name: "zstd 6, 256 KiB blocks",
+            zstd_level: 6,
+            block_kib: 256,
+            ..shipped
+        },
+        Knobs {
+            name: "zstd 9, 512 KiB blocks",
+            zstd_level: 9,
+            block_kib: 512,
+            ..shipped
+        },
+        Knobs {
+            name: "zstd 12, 1 MiB blocks",
+            zstd_level: 12,
+            block_kib: 1024,
+            ..shipped
+        },
+    ];
+    for k in variants {
+        let (secs, bytes) = variant(&decoded, &tids, &schema, k);
         eprintln!(
-            "variant {name}: {:.1} MB/s, {:.3}x raw",
+            "variant {}: {:.1} MB/s, {:.3}x raw",
+            k.name,
             body.len() as f64 / 1e6 / secs,
             bytes as f64 / body.len() as f64
         );

@@ -93,16 +93,18 @@ pub fn all_records(store: &Store) -> Vec<LogRecord> {
     let mut out = Vec::new();
     for ps in store.searchers(i64::MIN, i64::MAX) {
         let s = &ps.searcher;
+        let mut loader = store.schema().loader(s);
         for (ord, seg) in s.segment_readers().iter().enumerate() {
             let alive = seg.alive_bitset();
             for doc in 0..seg.max_doc() {
                 if alive.is_some_and(|a| !a.is_alive(doc)) {
                     continue;
                 }
-                let d: tantivy::TantivyDocument = s
-                    .doc(tantivy::DocAddress::new(ord as u32, doc))
-                    .expect("doc");
-                out.push(store.schema().to_record(&d).expect("record"));
+                let (r, _) = loader
+                    .load(tantivy::DocAddress::new(ord as u32, doc))
+                    .expect("doc")
+                    .expect("record");
+                out.push(r);
             }
         }
     }
@@ -127,19 +129,21 @@ pub fn all_templates(store: &Store) -> Vec<(u64, String)> {
     for ps in store.searchers(i64::MIN, i64::MAX) {
         let s = &ps.searcher;
         for (ord, seg) in s.segment_readers().iter().enumerate() {
-            let col = seg
-                .fast_fields()
-                .u64("template")
+            let col = logmind_indexer::schema::TemplateColumn::open(seg)
+                .expect("template column")
                 .expect("template fast field");
             let alive = seg.alive_bitset();
             for doc in 0..seg.max_doc() {
                 if alive.is_some_and(|a| !a.is_alive(doc)) {
                     continue;
                 }
-                let d: tantivy::TantivyDocument = s
-                    .doc(tantivy::DocAddress::new(ord as u32, doc))
-                    .expect("doc");
-                let msg = store.schema().to_record(&d).expect("record").message;
+                let (r, _) = store
+                    .schema()
+                    .loader(s)
+                    .load(tantivy::DocAddress::new(ord as u32, doc))
+                    .expect("doc")
+                    .expect("record");
+                let msg = r.message;
                 out.push((col.first(doc).expect("template value"), msg));
             }
         }

@@ -6,6 +6,7 @@ use crate::engine::scan::{keyword_column, ord_str, scan, Visitor};
 use crate::engine::search::load;
 use crate::engine::{dur_ns, Ctx, Engine, TimeRange};
 use crate::error::QueryError;
+use logmind_indexer::schema::TemplateColumn;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -197,7 +198,7 @@ struct GAgg {
 struct TopVisitor {
     part: u32,
     seg: u32,
-    template: Option<Column<u64>>,
+    template: Option<TemplateColumn>,
     app: Option<StrColumn>,
     pod: Option<StrColumn>,
     app_ords: Option<Column<u64>>,
@@ -219,7 +220,7 @@ impl Visitor for TopVisitor {
     fn segment(&mut self, part: usize, seg: u32, reader: &SegmentReader) -> Result<(), QueryError> {
         self.part = part as u32;
         self.seg = seg;
-        self.template = reader.fast_fields().column_opt::<u64>("template")?;
+        self.template = TemplateColumn::open(reader)?;
         self.app = keyword_column(reader, "app")?;
         self.pod = keyword_column(reader, "pod")?;
         self.app_ords = self.app.as_ref().map(|c| c.ords().clone());

@@ -9,8 +9,7 @@ use crate::error::QueryError;
 use logmind_protocol::LogRecord;
 use serde::{Deserialize, Serialize};
 use tantivy::query::Query;
-use tantivy::schema::Value;
-use tantivy::{DocAddress, DocId, SegmentReader, TantivyDocument};
+use tantivy::{DocAddress, DocId, SegmentReader};
 
 /// Result order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,23 +193,25 @@ pub(crate) fn load(
         )));
     }
     let schema = engine.catalog().schema();
+    let mut loaders: Vec<_> = parts.iter().map(|p| schema.loader(&p.searcher)).collect();
     let mut out = Vec::with_capacity(hits.len());
     for (i, &(_, part, seg, doc)) in hits.iter().enumerate() {
         if i % 256 == 0 {
             ctx.check()?;
         }
-        let Some(p) = parts.get(part as usize) else {
+        let Some(loader) = loaders.get_mut(part as usize) else {
             continue;
         };
-        let d: TantivyDocument = p.searcher.doc(DocAddress::new(seg, doc))?;
-        let Some(bytes) = d.get_first(schema.source).and_then(|v| v.as_bytes()) else {
+        let Some((rec, bytes)) = loader.load(DocAddress::new(seg, doc))? else {
+            tracing::warn!(
+                part,
+                seg,
+                doc,
+                "stored record is missing or not valid json; skipped"
+            );
             continue;
         };
-        let Ok(rec) = serde_json::from_slice::<LogRecord>(bytes) else {
-            tracing::warn!(part, seg, doc, "stored record is not valid json; skipped");
-            continue;
-        };
-        out.push((EventKey::of(&rec, bytes), rec));
+        out.push((EventKey::of(&rec, &bytes), rec));
     }
     Ok(out)
 }

@@ -15,7 +15,7 @@ use logmind_indexer::schema::LogSchema;
 use logmind_protocol::LogRecord;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, DocId, Searcher, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocAddress, DocId, Searcher, SegmentReader, Term};
 
 /// Compile limits from the engine's options.
 pub fn limits(engine: &Engine) -> CompileLimits {
@@ -206,13 +206,13 @@ pub fn for_each_record(
         } else {
             cands.sort_unstable();
         }
+        let mut loader = schema.loader(&part.searcher);
         for (i, (_, seg, doc)) in cands.into_iter().enumerate() {
             if i % 1024 == 0 {
                 ctx.check()?;
             }
-            let d: TantivyDocument = part.searcher.doc(DocAddress::new(seg, doc))?;
             DOCS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(r) = schema.to_record(&d) else {
+            let Some((r, _)) = loader.load(DocAddress::new(seg, doc))? else {
                 continue;
             };
             if !visit(r) {

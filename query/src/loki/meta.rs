@@ -17,6 +17,7 @@ use crate::logql::eval::{canonical_label, Labels, STREAM_LABELS};
 use crate::logql::Expr;
 use axum::extract::{Path, State};
 use axum::Json;
+use logmind_indexer::schema::TemplateColumn;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tantivy::columnar::{Column, StrColumn};
@@ -50,7 +51,7 @@ struct RowVisitor<'f> {
     fields: Vec<&'static str>,
     cols: Vec<Option<StrColumn>>,
     cache: Vec<HashMap<u64, String>>,
-    template: Option<Column<u64>>,
+    template: Option<TemplateColumn>,
     size: Option<Column<u64>>,
     buf: Vec<String>,
     residual: &'f [(usize, CompiledMatcher)],
@@ -70,7 +71,7 @@ impl Visitor for RowVisitor<'_> {
             .map(|f| reader.fast_fields().str(f))
             .collect::<Result<_, _>>()?;
         self.cache = vec![HashMap::new(); self.fields.len()];
-        self.template = reader.fast_fields().u64("template").ok();
+        self.template = TemplateColumn::open(reader)?;
         self.size = reader.fast_fields().u64("size").ok();
         Ok(())
     }
