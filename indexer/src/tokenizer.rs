@@ -3,6 +3,9 @@
 //! A token is a run of letters, digits and `_`, optionally joined by `.`, `-`, `/`, `:` or `@` (so ids, dotted
 //! names, paths, hex, IPs and emails are one token: `7f3a9c21`, `com.example.Foo`, `/api/v1/users`). A joined run
 //! is emitted whole *and* as its parts at the same positions, so both `payment.failed` and `failed` match.
+//! Exception: hex groups joined by `-` with a group of 8+ digits (a UUID, a dashed hash) are one token only —
+//! an id is searched whole, and its random groups would each add a term per event (a third of the index on
+//! logs with a UUID per line).
 //! Everything is lowercased.
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -120,6 +123,17 @@ fn spans(text: &str, parts: &mut Vec<(usize, usize)>, out: &mut Vec<Span>) {
         if in_word {
             parts.push((part_start, end));
         }
+        if parts.len() > 1 && is_hex_id(&text[start..end], parts) {
+            // a UUID-like id: one token; its random groups would each be a term of their own
+            out.push(Span {
+                from: start,
+                to: end,
+                position,
+            });
+            position += 1;
+            i = j;
+            continue;
+        }
         if parts.len() > 1 {
             out.push(Span {
                 from: start,
@@ -137,6 +151,13 @@ fn spans(text: &str, parts: &mut Vec<(usize, usize)>, out: &mut Vec<Span>) {
         position += parts.len().max(1);
         i = j;
     }
+}
+
+/// True for a run of hex groups joined by `-` with one group of 8+ digits (UUIDs, dashed hashes): such a run
+/// is indexed whole only.
+fn is_hex_id(run: &str, parts: &[(usize, usize)]) -> bool {
+    run.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && parts.iter().any(|&(f, t)| t - f >= 8)
 }
 
 /// Sets `token` to the lowercased text of a span.
@@ -244,6 +265,15 @@ mod tests {
             if in_word {
                 parts.push((part_start, end));
             }
+            let run = &text[start..end];
+            if parts.len() > 1
+                && run.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+                && parts.iter().any(|(f, t)| t - f >= 8)
+            {
+                out.push((start, end, position, run.to_lowercase()));
+                position += 1;
+                continue;
+            }
             if parts.len() > 1 {
                 out.push((start, end, position, text[start..end].to_lowercase()));
             }
@@ -294,6 +324,17 @@ mod tests {
         assert_eq!(
             texts("conn 10.0.3.17:5432"),
             vec!["conn", "10.0.3.17:5432", "10", "0", "3", "17", "5432"]
+        );
+        assert_eq!(
+            texts("req 6971dcae-890e-498e-9d6d-5866a9afe33f ok req-abc12345"),
+            vec![
+                "req",
+                "6971dcae-890e-498e-9d6d-5866a9afe33f",
+                "ok",
+                "req-abc12345",
+                "req",
+                "abc12345"
+            ]
         );
         assert!(texts("").is_empty());
         assert!(texts("...---").is_empty());
