@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logmind_indexer::schema::LogSchema;
 use logmind_indexer::template::TemplateMiner;
+use logmind_indexer::wal_writer::BatchBody;
 use logmind_indexer::{Indexer, IndexerOptions};
 use logmind_protocol::{decode_ndjson, encode_ndjson, LogRecord, Source};
 
@@ -359,9 +360,9 @@ fn bench(c: &mut Criterion) {
 
     // full ingest path: HTTP-less Indexer::ingest_batch (WAL + fsync + indexing thread) then commit
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let batches: Vec<(Vec<u8>, Vec<LogRecord>)> = records
+    let batches: Vec<(BatchBody, Vec<LogRecord>)> = records
         .chunks(1000)
-        .map(|c| (encode_ndjson(c), c.to_vec()))
+        .map(|c| (BatchBody::from_ndjson(&encode_ndjson(c)), c.to_vec()))
         .collect();
     g.bench_function("ingest_wal_index_commit_100k", |b| {
         b.iter(|| {

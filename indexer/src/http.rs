@@ -5,6 +5,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::wal_writer::BatchBody;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -173,7 +175,7 @@ async fn ingest_inner(
         .map_err(|_| too_large())?;
     let cap = idx.options().max_decompressed_bytes;
     let (body, records) = tokio::task::spawn_blocking(move || {
-        let body = if lz4 {
+        let ndjson = if lz4 {
             lz4_decompress(&raw, cap).map_err(|e| match e {
                 CompressError::TooLarge { cap } => IndexerError::TooLarge(format!(
                     "decompressed batch exceeds the limit of {cap} bytes; send smaller batches"
@@ -190,8 +192,17 @@ async fn ingest_inner(
             }
             raw.to_vec()
         };
-        let records = decode_ndjson(&body)
+        let records = decode_ndjson(&ndjson)
             .map_err(|e| IndexerError::BadRequest(format!("batch refused, nothing stored: {e}")))?;
+        // the WAL keeps the lz4 frame: the agent's own when it sent one
+        let body = if lz4 {
+            BatchBody {
+                lz4: raw.to_vec(),
+                ndjson_len: ndjson.len() as u64,
+            }
+        } else {
+            BatchBody::from_ndjson(&ndjson)
+        };
         Ok((body, records))
     })
     .await

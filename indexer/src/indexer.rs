@@ -18,7 +18,7 @@ use crate::retention::RetentionReport;
 use crate::snapshot::SnapshotReport;
 use crate::store::Store;
 use crate::template::TemplateMiner;
-use crate::wal_writer::{WalOutcome, WalRequest, WalState, WalWriter};
+use crate::wal_writer::{BatchBody, WalOutcome, WalRequest, WalState, WalWriter};
 
 /// Requests queued for the WAL writer before senders wait.
 const WAL_QUEUE: usize = 1024;
@@ -219,7 +219,7 @@ impl Indexer {
         seq: u64,
         records: Vec<LogRecord>,
     ) -> Result<IngestResponse> {
-        let body = encode_ndjson(&records);
+        let body = BatchBody::from_ndjson(&encode_ndjson(&records));
         self.ingest_batch(agent, seq, body, records)
             .await
             .map(Into::into)
@@ -230,7 +230,7 @@ impl Indexer {
         &self,
         agent: &str,
         seq: u64,
-        body: Vec<u8>,
+        body: BatchBody,
         mut records: Vec<LogRecord>,
     ) -> Result<IngestOutcome> {
         if agent.is_empty() || agent.len() > MAX_AGENT_BYTES {
@@ -244,7 +244,7 @@ impl Indexer {
         let before = records.len();
         records.retain(|r| r.ts >= now.saturating_sub(dur_ns(retention.period_for(&r.namespace))));
         let rejected_old = (before - records.len()) as u64;
-        let size = body.len() as u64;
+        let size = body.ndjson_len;
         let limit = self.opts.max_pending_bytes;
         let prev = self.pending.fetch_add(size, Ordering::SeqCst);
         if prev > 0 && prev + size > limit {

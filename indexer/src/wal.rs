@@ -1,8 +1,10 @@
 //! The write-ahead log: append-only segment files under `<data_dir>/wal/`, named by their first LSN.
 //!
 //! Entry layout (little endian): `magic u32 | payload_len u32 | crc32(payload) u32 | payload`, where payload is
-//! `lsn u64 | seq u64 | agent_len u16 | agent | body` and `body` is the batch's decompressed NDJSON. A torn or
-//! corrupt entry ends a segment (a crash mid-write leaves at most one, at the tail of the newest segment).
+//! `lsn u64 | seq u64 | agent_len u16 | agent | body`. With magic `LML2`, `body` is the batch's NDJSON as an lz4
+//! frame (the agent's frame as received: the WAL writes ~4x fewer bytes and nothing is compressed twice); the
+//! older `LML1` entries hold the NDJSON itself and are still read. A torn or corrupt entry ends a segment (a
+//! crash mid-write leaves at most one, at the tail of the newest segment).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -10,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IndexerError, Result};
 
-const MAGIC: u32 = 0x314c_4d4c; // "LML1"
+const MAGIC_V1: u32 = 0x314c_4d4c; // "LML1": body is NDJSON
+const MAGIC: u32 = 0x324c_4d4c; // "LML2": body is an lz4 frame of the NDJSON
 const HEADER: usize = 12;
 /// Largest payload accepted when reading (guards against a corrupt length).
 const MAX_PAYLOAD: usize = 1 << 30;
@@ -28,11 +31,15 @@ pub struct WalEntry {
     pub body: Vec<u8>,
 }
 
-/// Appends the encoded entry to `out`.
+/// Appends the encoded entry to `out`; `body` is the lz4 frame of the batch's NDJSON.
 pub fn encode_entry(lsn: u64, agent: &str, seq: u64, body: &[u8], out: &mut Vec<u8>) {
+    encode(MAGIC, lsn, agent, seq, body, out);
+}
+
+fn encode(magic: u32, lsn: u64, agent: &str, seq: u64, body: &[u8], out: &mut Vec<u8>) {
     let agent = &agent.as_bytes()[..agent.len().min(u16::MAX as usize)];
     let payload_len = 8 + 8 + 2 + agent.len() + body.len();
-    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&magic.to_le_bytes());
     out.extend_from_slice(&u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes());
     let crc_at = out.len();
     out.extend_from_slice(&[0; 4]);
@@ -56,7 +63,8 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// Decodes the entry at the start of `b`: the entry and its encoded length, or `None` when torn/corrupt.
 pub fn decode_entry(b: &[u8]) -> Option<(WalEntry, usize)> {
-    if u32_at(b, 0)? != MAGIC {
+    let magic = u32_at(b, 0)?;
+    if magic != MAGIC && magic != MAGIC_V1 {
         return None;
     }
     let len = u32_at(b, 4)? as usize;
@@ -72,7 +80,13 @@ pub fn decode_entry(b: &[u8]) -> Option<(WalEntry, usize)> {
     let seq = u64_at(payload, 8)?;
     let alen = u16::from_le_bytes(payload.get(16..18)?.try_into().ok()?) as usize;
     let agent = String::from_utf8(payload.get(18..18 + alen)?.to_vec()).ok()?;
-    let body = payload.get(18 + alen..)?.to_vec();
+    let body = payload.get(18 + alen..)?;
+    let body = if magic == MAGIC {
+        // the CRC matched, so a frame that does not decompress was written that way: treat it as corrupt
+        logmind_protocol::lz4_decompress(body, MAX_PAYLOAD).ok()?
+    } else {
+        body.to_vec()
+    };
     Some((
         WalEntry {
             lsn,
@@ -187,8 +201,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = segment_path(dir.path(), 1);
         let mut buf = Vec::new();
-        encode_entry(1, "agent", 7, b"{\"ts\":1}\n", &mut buf);
-        encode_entry(2, "agent", 8, b"{\"ts\":2}\n", &mut buf);
+        encode_entry(1, "agent", 7, &lz4(b"{\"ts\":1}\n"), &mut buf);
+        encode_entry(2, "agent", 8, &lz4(b"{\"ts\":2}\n"), &mut buf);
         let full = buf.len();
         buf.truncate(full - 3);
         fs::write(&path, &buf).expect("write");
@@ -200,11 +214,26 @@ mod tests {
         assert_eq!(fs::metadata(&path).expect("stat").len(), valid);
     }
 
+    fn lz4(b: &[u8]) -> Vec<u8> {
+        logmind_protocol::lz4_compress(b)
+    }
+
+    #[test]
+    fn reads_v1_entries_with_plain_ndjson() {
+        let mut buf = Vec::new();
+        encode(MAGIC_V1, 3, "a", 9, b"{\"ts\":1}\n", &mut buf);
+        encode_entry(4, "a", 10, &lz4(b"{\"ts\":2}\n"), &mut buf);
+        let (e, n) = decode_entry(&buf).expect("v1 entry");
+        assert_eq!((e.lsn, e.body.as_slice()), (3, &b"{\"ts\":1}\n"[..]));
+        let (e, _) = decode_entry(&buf[n..]).expect("v2 entry");
+        assert_eq!((e.lsn, e.body.as_slice()), (4, &b"{\"ts\":2}\n"[..]));
+    }
+
     proptest! {
         #[test]
         fn entries_round_trip(lsn: u64, seq: u64, agent in ".{0,20}", body in proptest::collection::vec(any::<u8>(), 0..300)) {
             let mut buf = Vec::new();
-            encode_entry(lsn, &agent, seq, &body, &mut buf);
+            encode_entry(lsn, &agent, seq, &lz4(&body), &mut buf);
             let (e, n) = decode_entry(&buf).expect("decode");
             prop_assert_eq!(n, buf.len());
             prop_assert_eq!(e, WalEntry { lsn, agent, seq, body });

@@ -30,14 +30,34 @@ pub struct WalRequest {
     pub agent: String,
     /// Batch sequence.
     pub seq: u64,
-    /// Decompressed NDJSON (what goes into the WAL).
-    pub body: Vec<u8>,
+    /// The NDJSON, lz4-framed (what goes into the WAL).
+    pub body: BatchBody,
     /// The decoded records still to index (records too old already dropped).
     pub records: Vec<LogRecord>,
     /// Bytes reserved against `max_pending_bytes` (released once indexed).
     pub pending: u64,
     /// Where the outcome goes.
     pub reply: oneshot::Sender<Result<WalOutcome>>,
+}
+
+/// A batch's NDJSON as the WAL keeps it: an lz4 frame (the agent's frame as received, so the WAL writes ~4x
+/// fewer bytes than the NDJSON and nothing is compressed twice), with the NDJSON's length for accounting.
+#[derive(Debug, Clone)]
+pub struct BatchBody {
+    /// The lz4 frame.
+    pub lz4: Vec<u8>,
+    /// Length of the NDJSON it holds.
+    pub ndjson_len: u64,
+}
+
+impl BatchBody {
+    /// Frames NDJSON that arrived uncompressed.
+    pub fn from_ndjson(ndjson: &[u8]) -> BatchBody {
+        BatchBody {
+            lz4: logmind_protocol::lz4_compress(ndjson),
+            ndjson_len: ndjson.len() as u64,
+        }
+    }
 }
 
 /// What happened to a batch.
@@ -202,11 +222,11 @@ impl WalWriter {
         let mut buf = Vec::with_capacity(1 << 20);
         while let Some(first) = rx.blocking_recv() {
             let mut group = vec![first];
-            let mut bytes = group[0].body.len();
+            let mut bytes = group[0].body.lz4.len();
             while bytes < MAX_GROUP_BYTES {
                 match rx.try_recv() {
                     Ok(r) => {
-                        bytes += r.body.len();
+                        bytes += r.body.lz4.len();
                         group.push(r);
                     }
                     Err(_) => break,
@@ -225,7 +245,7 @@ impl WalWriter {
         let mut dedup = self.state.dedup.lock();
         for r in &group {
             if dedup.insert(&r.agent, r.seq) {
-                wal::encode_entry(lsn, &r.agent, r.seq, &r.body, buf);
+                wal::encode_entry(lsn, &r.agent, r.seq, &r.body.lz4, buf);
                 outcomes.push(WalOutcome::Durable { lsn });
                 lsn += 1;
             } else {
@@ -277,7 +297,7 @@ impl WalWriter {
                         .fetch_add(r.records.len() as u64, Ordering::Relaxed);
                     self.metrics
                         .ingest_bytes
-                        .fetch_add(r.body.len() as u64, Ordering::Relaxed);
+                        .fetch_add(r.body.ndjson_len, Ordering::Relaxed);
                     let _ = self.index_tx.send(crate::pipeline::Msg::Batch(IndexBatch {
                         lsn,
                         records: r.records,
