@@ -113,8 +113,35 @@ fn workload() -> Workload {
     }
 }
 
-/// One full run: fresh indexer, then the agent; returns (wall time from agent start to all indexed, CPU s).
-fn one_run(w: &Workload, http: &Http) -> (Duration, f64) {
+/// What one run measured.
+#[derive(Clone, Copy)]
+struct Run {
+    /// From the agent's start until every event is searchable.
+    wall: Duration,
+    /// CPU seconds of the agent process.
+    agent_cpu: f64,
+    /// CPU seconds of the indexer process over the same span.
+    indexer_cpu: f64,
+    /// Bytes of the index partitions once every event is searchable (the WAL excluded: it is dropped as
+    /// partitions commit past it).
+    index_bytes: u64,
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+/// One full run: fresh indexer, then the agent.
+fn one_run(w: &Workload, http: &Http) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -173,10 +200,15 @@ fn one_run(w: &Workload, http: &Http) -> (Duration, f64) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let wall = t0.elapsed();
-    let cpu = indexer.cpu_seconds() - cpu0 + agent.cpu_seconds();
+    let run = Run {
+        wall,
+        agent_cpu: agent.cpu_seconds(),
+        indexer_cpu: indexer.cpu_seconds() - cpu0,
+        index_bytes: dir_bytes(&index.join("partitions")),
+    };
     drop(agent);
     drop(indexer);
-    (wall, cpu)
+    run
 }
 
 fn e2e(c: &mut Criterion) {
@@ -193,7 +225,7 @@ fn e2e(c: &mut Criterion) {
         "workload: {} events, {mb:.1} MB of CRI + Docker logs",
         w.events
     );
-    let runs: Mutex<Vec<(Duration, f64)>> = Mutex::new(Vec::new());
+    let runs: Mutex<Vec<Run>> = Mutex::new(Vec::new());
 
     let mut g = c.benchmark_group("e2e");
     g.sample_size(10)
@@ -206,7 +238,7 @@ fn e2e(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let r = one_run(&w, &http);
-                total += r.0;
+                total += r.wall;
                 runs.lock().expect("lock").push(r);
             }
             total
@@ -239,8 +271,11 @@ fn e2e(c: &mut Criterion) {
     let runs = runs.into_inner().expect("lock");
     if !runs.is_empty() {
         let n = runs.len() as f64;
-        let wall = runs.iter().map(|r| r.0.as_secs_f64()).sum::<f64>() / n;
-        let cpu = runs.iter().map(|r| r.1).sum::<f64>() / n;
+        let wall = runs.iter().map(|r| r.wall.as_secs_f64()).sum::<f64>() / n;
+        let agent_cpu = runs.iter().map(|r| r.agent_cpu).sum::<f64>() / n;
+        let indexer_cpu = runs.iter().map(|r| r.indexer_cpu).sum::<f64>() / n;
+        let index_bytes = runs.iter().map(|r| r.index_bytes as f64).sum::<f64>() / n;
+        let cpu = agent_cpu + indexer_cpu;
         let cores = std::thread::available_parallelism()
             .map(|c| c.get())
             .unwrap_or(1) as f64;
@@ -253,6 +288,16 @@ fn e2e(c: &mut Criterion) {
             w.events as f64 / wall,
             mb / wall / cores,
             if cpu > 0.0 { mb / cpu } else { 0.0 },
+        );
+        eprintln!(
+            "e2e per process: agent {agent_cpu:.2} CPU-s = {:.1} MB of raw log files per CPU-second; indexer \
+             {indexer_cpu:.2} CPU-s = {:.1} MB per CPU-second; index {:.1} MB = {:.3}x the raw log files \
+             ({:.0} bytes per event)",
+            mb / agent_cpu.max(0.001),
+            mb / indexer_cpu.max(0.001),
+            index_bytes / 1e6,
+            index_bytes / w.bytes as f64,
+            index_bytes / w.events as f64,
         );
     }
 }

@@ -8,6 +8,12 @@ use cli::{Cli, Command};
 use logmind_query::client as qc;
 use std::process::ExitCode;
 
+/// jemalloc instead of glibc malloc (as Vector and Quickwit do): the agent and indexer allocate and free many
+/// small strings per event, and memory given back to the kernel and faulted in again cost ~10% of indexer CPU;
+/// jemalloc keeps freed pages for reuse for a few seconds.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Installs the log subscriber: RUST_LOG > `--log` > the config's `log_level` > `info`; JSON lines when the
 /// config says `log_format = "json"`; ANSI colours only on a terminal.
 pub(crate) fn init_tracing(flag: Option<&str>, cfg: Option<&logmind_config::Config>) {
