@@ -64,8 +64,8 @@ pub struct LogSchema {
     pub template: Field,
     /// Message length in bytes (u64, fast): volumes and `bytes_over_time` without loading documents.
     pub size: Field,
-    /// The record as JSON without what the fast columns hold (`ts` and the keyword fields): message, container
-    /// id, restart, fields and source (stored, compressed doc store). [`RecordLoader`] puts the two together.
+    /// The record as JSON without `ts` and the low-cardinality keyword fields ([`COLUMN_FIELDS`]), which
+    /// [`RecordLoader`] reads back from their fast columns (stored, compressed doc store).
     pub source: Field,
 }
 
@@ -247,10 +247,29 @@ impl TemplateColumn {
     }
 }
 
-/// The stored part of a record: what no fast column holds. Field names are [`LogRecord`]'s, so the bytes
+/// The keyword fields a stored record leaves out and [`RecordLoader`] reads from fast columns: few distinct
+/// values, so their columns open cheaply (the ids stay in the stored JSON: their dictionaries are as large as
+/// the segment, too slow to open for a trace that loads a few documents per segment).
+pub const COLUMN_FIELDS: [&str; 7] = [
+    "namespace",
+    "app",
+    "pod",
+    "container",
+    "node",
+    "stream",
+    "level",
+];
+
+/// The stored part of a record: all but `ts` and [`COLUMN_FIELDS`]. Field names are [`LogRecord`]'s, so the bytes
 /// deserialize as a `LogRecord` whose `ts` and keyword fields are then filled from the columns.
 #[derive(Serialize)]
 struct Stored<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    user_id: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    trace_id: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     container_id: &'a str,
@@ -268,6 +287,9 @@ fn is_zero(v: &u32) -> bool {
 /// The stored JSON of a record (see [`Stored`]).
 pub fn stored_json(r: &LogRecord) -> Vec<u8> {
     let stored = Stored {
+        request_id: &r.request_id,
+        user_id: &r.user_id,
+        trace_id: &r.trace_id,
         message: &r.message,
         container_id: &r.container_id,
         restart: r.restart,
@@ -277,7 +299,7 @@ pub fn stored_json(r: &LogRecord) -> Vec<u8> {
     serde_json::to_vec(&stored).unwrap_or_default()
 }
 
-/// Reads whole records: each document's stored part plus `ts` and the keyword fields from the fast columns,
+/// Reads whole records: each document's stored part plus `ts` and [`COLUMN_FIELDS`] from the fast columns,
 /// which are opened once per segment. Documents written before the stored part was slimmed carry every field
 /// themselves; a column only fills what the stored JSON left empty.
 pub struct RecordLoader<'s> {
@@ -305,7 +327,7 @@ impl RecordLoader<'_> {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let fast = self.searcher.segment_reader(addr.segment_ord).fast_fields();
-                let keywords = KEYWORD_FIELDS
+                let keywords = COLUMN_FIELDS
                     .iter()
                     .map(|f| fast.str(f))
                     .collect::<tantivy::Result<_>>()?;
@@ -320,7 +342,7 @@ impl RecordLoader<'_> {
                 r.ts = ts;
             }
         }
-        let slots: [&mut String; 10] = [
+        let slots: [&mut String; 7] = [
             &mut r.namespace,
             &mut r.app,
             &mut r.pod,
@@ -328,9 +350,6 @@ impl RecordLoader<'_> {
             &mut r.node,
             &mut r.stream,
             &mut r.level,
-            &mut r.request_id,
-            &mut r.user_id,
-            &mut r.trace_id,
         ];
         for (slot, col) in slots.into_iter().zip(&cols.keywords) {
             let Some(col) = col else { continue };
