@@ -155,7 +155,7 @@ fn anywhere(b: &[u8]) -> Option<Level> {
     let mut i = 0;
     while i < b.len() {
         // Only upper-case letters, `[` and `<` can start a marker: skip 16-byte runs without any at once.
-        if let Some(chunk) = b.get(i..i + 16) {
+        if let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
             if !chunk
                 .iter()
                 .fold(false, |any, &c| any | may_start_marker(c))
