@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logmind_agent::assemble::{AssembleOptions, Assembler, Event, Format, RawLine};
-use logmind_agent::parse::{extract, ExtractOptions};
+use logmind_agent::parse::{extract, extract_into, ExtractOptions, Found};
 
 const LINES: usize = 50_000;
 
@@ -192,6 +192,20 @@ fn bench(c: &mut Criterion) {
             let mut levels = 0usize;
             for e in &events {
                 levels += usize::from(extract(black_box(&e.message), &xo).level.is_some());
+            }
+            levels
+        })
+    });
+    // What the agent runs per event: the same extraction into reused, borrowing buffers (no owned copies).
+    g.bench_function("mixed_into", |b| {
+        let mut found = Found::default();
+        b.iter(|| {
+            let mut levels = 0usize;
+            for e in &events {
+                let mut f = std::mem::take(&mut found).recycle();
+                extract_into(black_box(&e.message), &xo, &mut f);
+                levels += usize::from(f.level.is_some()) + f.fields.len();
+                found = f.recycle();
             }
             levels
         })

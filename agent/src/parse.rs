@@ -190,7 +190,8 @@ fn take_pair<'a>(
     id_keys: &ids::IdKeys<'_>,
     opts: &ExtractOptions,
 ) {
-    let last = key.rfind('.').map(|i| &key[i + 1..]);
+    // Keys are short: a plain backwards loop beats a `memrchr` call.
+    let last = key.bytes().rposition(|c| c == b'.').map(|i| &key[i + 1..]);
     if is_level_key(&key) || last.is_some_and(is_level_key) {
         if let Some(l) = Level::parse(&value) {
             // The first level key wins; a later one is not a field either.
