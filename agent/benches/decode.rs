@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logmind_agent::assemble::{AssembleOptions, Assembler, Event, Format, RawLine};
-use logmind_agent::parse::{extract, extract_into, ExtractOptions, Found};
+use logmind_agent::parse::ids::IdKeys;
+use logmind_agent::parse::{extract, extract_with, ExtractOptions, Found};
 
 const LINES: usize = 50_000;
 
@@ -199,11 +200,12 @@ fn bench(c: &mut Criterion) {
     // What the agent runs per event: the same extraction into reused, borrowing buffers (no owned copies).
     g.bench_function("mixed_into", |b| {
         let mut found = Found::default();
+        let keys = IdKeys::new(&xo);
         b.iter(|| {
             let mut levels = 0usize;
             for e in &events {
                 let mut f = std::mem::take(&mut found).recycle();
-                extract_into(black_box(&e.message), &xo, &mut f);
+                extract_with(black_box(&e.message), &xo, &keys, &mut f);
                 levels += usize::from(f.level.is_some()) + f.fields.len();
                 found = f.recycle();
             }

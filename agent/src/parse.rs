@@ -126,6 +126,17 @@ pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
 
 /// [`extract`] into reusable buffers, borrowing from `message`. `out` must be empty (fresh or recycled).
 pub fn extract_into<'a>(message: &'a str, opts: &ExtractOptions, out: &mut Found<'a>) {
+    extract_with(message, opts, &ids::IdKeys::new(opts), out);
+}
+
+/// [`extract_into`] with the id-key filter of `opts` built once by the caller (`IdKeys::new(opts)`), for a run
+/// of messages.
+pub fn extract_with<'a>(
+    message: &'a str,
+    opts: &ExtractOptions,
+    id_keys: &ids::IdKeys<'_>,
+    out: &mut Found<'a>,
+) {
     let mut pairs = std::mem::take(&mut out.pairs);
     pairs.clear();
     let trimmed = message.trim();
@@ -140,10 +151,9 @@ pub fn extract_into<'a>(message: &'a str, opts: &ExtractOptions, out: &mut Found
         false
     } || logfmt::parse_logfmt(message, opts.max_fields * 2, &mut pairs);
 
-    let id_keys = ids::IdKeys::new(opts);
     if structured {
         for (k, v) in pairs.drain(..) {
-            take_pair(out, k, v, &id_keys, opts);
+            take_pair(out, k, v, id_keys, opts);
         }
         // Keys are unique, so the order is total: the order of a `BTreeMap<String, String>`.
         out.fields.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -153,7 +163,7 @@ pub fn extract_into<'a>(message: &'a str, opts: &ExtractOptions, out: &mut Found
         out.level = level::detect(message);
     }
     if out.ids_missing() {
-        ids::scan_free_text(message, &id_keys, opts.max_field_bytes, out);
+        ids::scan_free_text(message, id_keys, opts.max_field_bytes, out);
     }
     if !opts.patterns.is_empty() && out.ids_missing() {
         for re in &opts.patterns {

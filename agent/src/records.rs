@@ -12,7 +12,8 @@ use crate::files::Tracked;
 use crate::lz4::Lz4Frames;
 use crate::metrics::Metrics;
 use crate::options::AgentOptions;
-use crate::parse::{extract_into, Found};
+use crate::parse::ids::IdKeys;
+use crate::parse::{extract_with, Found};
 
 /// The batch being filled, with the buffers reused from record to record and batch to batch.
 #[derive(Default)]
@@ -91,10 +92,11 @@ pub(crate) fn emit(
         file: &t.state.id,
     });
     let n = events.len() as u64;
+    let id_keys = IdKeys::new(&opts.extract);
     let mut found = std::mem::take(&mut batch.found);
     for ev in events.drain(..) {
         let mut f = found.recycle();
-        extract_into(&ev.message, &opts.extract, &mut f);
+        extract_with(&ev.message, &opts.extract, &id_keys, &mut f);
         if ev.truncated {
             Metrics::add(&metrics.events_truncated, 1);
         }
