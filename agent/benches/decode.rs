@@ -204,7 +204,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut levels = 0usize;
             for e in &events {
-                let mut f = std::mem::take(&mut found).recycle();
+                let mut f: Found<'_> = std::mem::take(&mut found);
                 extract_with(black_box(&e.message), &xo, &keys, &mut f);
                 levels += usize::from(f.level.is_some()) + f.fields.len();
                 found = f.recycle();
