@@ -19,11 +19,6 @@ use crate::metrics::Metrics;
 
 /// Spool entry format version.
 pub const ENTRY_VERSION: u32 = 1;
-/// Acknowledged entry files kept, emptied and renamed `<seq>.free`, to be written again by later entries:
-/// reusing an inode saves allocating a fresh one per batch, which on a busy ext4 costs more than writing the
-/// data (`find_inode_bit` steps over every recently deleted inode). Empty, they hold no data blocks; enough are
-/// kept to cover the batches of one checkpoint interval.
-const RECYCLE_MAX: usize = 1024;
 
 /// What a spool entry says besides its body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,8 +60,6 @@ struct Info {
 pub struct Spool {
     dir: PathBuf,
     index: Mutex<BTreeMap<u64, Info>>,
-    /// Acknowledged entry files waiting to be reused by [`Spool::write`].
-    free: Mutex<Vec<PathBuf>>,
     metrics: Arc<Metrics>,
     /// Wakes the shipper when an entry is added.
     pub added: tokio::sync::Notify,
@@ -89,7 +82,7 @@ impl Spool {
             let ent = ent.map_err(|e| AgentError::io("listing spool", &dir, e))?;
             let path = ent.path();
             let name = ent.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".tmp") || name.ends_with(".free") {
+            if name.ends_with(".tmp") {
                 let _ = fs::remove_file(&path);
                 continue;
             }
@@ -115,7 +108,6 @@ impl Spool {
         let spool = Arc::new(Spool {
             dir,
             index: Mutex::new(index),
-            free: Mutex::new(Vec::new()),
             metrics,
             added: tokio::sync::Notify::new(),
         });
@@ -134,10 +126,6 @@ impl Spool {
         head.push(b'\n');
         let path = self.entry_path(header.seq);
         let tmp = self.dir.join(format!("{:020}.tmp", header.seq));
-        if let Some(free) = self.free.lock().pop() {
-            // Best effort: when the rename fails, `write_durable` simply creates a new file.
-            let _ = fs::rename(free, &tmp);
-        }
         write_durable(&tmp, &path, &[&head, body])?;
         self.index.lock().insert(
             header.seq,
@@ -218,17 +206,7 @@ impl Spool {
                     self.dir.join("rejected").join(format!("{seq:020}.batch")),
                 )
             } else {
-                let mut free = self.free.lock();
-                if free.len() < RECYCLE_MAX {
-                    let to = self.dir.join(format!("{seq:020}.free"));
-                    fs::rename(&path, &to).and_then(|()| {
-                        fs::OpenOptions::new().write(true).open(&to)?.set_len(0)?;
-                        free.push(to);
-                        Ok(())
-                    })
-                } else {
-                    fs::remove_file(&path)
-                }
+                fs::remove_file(&path)
             };
             match res {
                 Ok(()) => {}
@@ -310,44 +288,5 @@ mod tests {
             .join("spool/rejected/00000000000000000002.batch")
             .exists());
         assert_eq!(spool.bytes(), 0);
-    }
-
-    #[test]
-    fn acknowledged_files_are_reused_and_never_read_as_entries() {
-        use std::os::unix::fs::MetadataExt;
-        let dir = tempfile::tempdir().unwrap();
-        let m = Arc::new(Metrics::default());
-        let (spool, _) = Spool::open(dir.path(), m.clone()).unwrap();
-        spool.write(&header(1), b"a longer first body").unwrap();
-        let p1 = dir.path().join("spool/00000000000000000001.batch");
-        assert_eq!(spool.take_next(), Some((1, 2)));
-        spool.mark(1, Status::Acked);
-        spool.cleanup(2).unwrap();
-        assert!(!p1.exists());
-        let free = dir.path().join("spool/00000000000000000001.free");
-        assert_eq!(std::fs::metadata(&free).unwrap().len(), 0, "kept empty");
-        assert_eq!(spool.bytes(), 0);
-        let (_, found) = Spool::open(dir.path(), m.clone()).unwrap();
-        assert!(found.is_empty(), "a kept file is not an entry");
-        assert!(!free.exists(), "reopening drops kept files");
-        spool.write(&header(2), b"body2").unwrap();
-        let ino2 = std::fs::metadata(dir.path().join("spool/00000000000000000002.batch"))
-            .unwrap()
-            .ino();
-        spool.mark(2, Status::Acked);
-        spool.cleanup(3).unwrap();
-        spool.write(&header(3), b"body3").unwrap();
-        let p3 = dir.path().join("spool/00000000000000000003.batch");
-        assert_eq!(std::fs::metadata(&p3).unwrap().ino(), ino2, "same inode");
-        let (h, body) = spool.read(3).unwrap();
-        assert_eq!((h, &body[..]), (header(3), &b"body3"[..]));
-        assert!(
-            !dir.path().join("spool/00000000000000000002.free").exists(),
-            "reused"
-        );
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("spool")).unwrap().count(),
-            2
-        );
     }
 }
