@@ -10,7 +10,10 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logmind_agent::assemble::{AssembleOptions, Assembler, Event, Format, RawLine};
-use logmind_agent::parse::{extract, ExtractOptions};
+use logmind_agent::lz4::Lz4Frames;
+use logmind_agent::parse::ids::IdKeys;
+use logmind_agent::parse::{extract, extract_into, extract_with, ExtractOptions, Found};
+use logmind_protocol::batch::{encode_parts, EventParts, RecordPrefix, SharedParts};
 
 const LINES: usize = 50_000;
 
@@ -195,6 +198,67 @@ fn bench(c: &mut Criterion) {
             }
             levels
         })
+    });
+    // What the agent runs per event: the same extraction into reused, borrowing buffers (no owned copies).
+    g.bench_function("mixed_into", |b| {
+        let mut found = Found::default();
+        let keys = IdKeys::new(&xo);
+        b.iter(|| {
+            let mut levels = 0usize;
+            for e in &events {
+                let mut f: Found<'_> = std::mem::take(&mut found);
+                extract_with(black_box(&e.message), &xo, &keys, &mut f);
+                levels += usize::from(f.level.is_some()) + f.fields.len();
+                found = f.recycle();
+            }
+            levels
+        })
+    });
+    g.finish();
+
+    // Sealing a batch: the NDJSON records of those events, cut to the default 1 MiB batch, into one lz4 frame.
+    let prefix = RecordPrefix::new(&SharedParts {
+        namespace: "shop",
+        app: "checkout",
+        pod: "checkout-7d9f8b6c5-x2x9z",
+        container: "app",
+        container_id: "3f2a9c0e-1b7d-4c2e-9a51-0d6f3b8e7a21/app",
+        restart: 0,
+        node: "node-1",
+        agent: "agent-node-1",
+        file: "fe00-992078-18ee372a885907fc",
+    });
+    let mut body = Vec::new();
+    let mut found = Found::default();
+    for (i, e) in events.iter().enumerate() {
+        let mut f: Found<'_> = std::mem::take(&mut found);
+        extract_into(&e.message, &xo, &mut f);
+        let parts = EventParts {
+            ts: e.ts,
+            stream: e.stream.as_str(),
+            level: f.level.map_or("", |l| l.as_str()),
+            request_id: &f.request_id,
+            user_id: &f.user_id,
+            trace_id: &f.trace_id,
+            message: &e.message,
+            offset: i as u64 * 180,
+        };
+        encode_parts(
+            &prefix,
+            &parts,
+            f.fields.iter().map(|(k, v)| (&**k, &**v)),
+            &mut body,
+        );
+        found = f.recycle();
+        if body.len() >= 1 << 20 {
+            break;
+        }
+    }
+    let mut g = c.benchmark_group("seal");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    let mut frames = Lz4Frames::default();
+    g.bench_function("lz4_batch", |b| {
+        b.iter(|| frames.compress(black_box(&body)).len())
     });
     g.finish();
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod identity;
+pub mod lz4;
 pub mod merge;
 pub mod metrics;
 pub mod options;

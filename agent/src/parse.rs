@@ -64,11 +64,81 @@ pub struct Extracted {
 /// One parsed key/value, borrowed from the message where no unescaping was needed.
 pub type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
 
+/// What [`extract_into`] found in one message, borrowing from it where no copy is needed. The buffers are
+/// meant to be reused across messages (see [`Found::recycle`]).
+#[derive(Debug, Default)]
+pub struct Found<'a> {
+    /// Normalised level, `None` when unknown.
+    pub level: Option<Level>,
+    /// Request id, empty when absent.
+    pub request_id: Cow<'a, str>,
+    /// User id, empty when absent.
+    pub user_id: Cow<'a, str>,
+    /// Trace id, empty when absent.
+    pub trace_id: Cow<'a, str>,
+    /// Other parsed key/values, cut to size, in ascending key order without duplicates (as a `BTreeMap`).
+    pub fields: Vec<Pair<'a>>,
+    /// Scratch: the raw pairs of the structured body.
+    pairs: Vec<Pair<'a>>,
+}
+
+impl<'a> Found<'a> {
+    /// Empties `self` for another message (of any lifetime), keeping the buffers' capacity.
+    pub fn recycle<'b>(self) -> Found<'b> {
+        Found {
+            fields: reuse(self.fields),
+            pairs: reuse(self.pairs),
+            ..Found::default()
+        }
+    }
+
+    fn ids_missing(&self) -> bool {
+        self.request_id.is_empty() || self.user_id.is_empty() || self.trace_id.is_empty()
+    }
+}
+
+/// An empty vector of another lifetime in the allocation of `v` (the standard library collects a
+/// `vec::IntoIter` of same-layout items in place).
+// `filter_map` (not `filter`) is what changes the item's lifetime.
+#[allow(clippy::unnecessary_filter_map)]
+fn reuse<'b>(mut v: Vec<Pair<'_>>) -> Vec<Pair<'b>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
 /// Extracts level, identifiers and fields from one event message. Never fails: what cannot be parsed is
 /// simply not extracted.
 pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
-    let mut out = Extracted::default();
-    let mut pairs: Vec<Pair<'_>> = Vec::new();
+    let mut f = Found::default();
+    extract_into(message, opts, &mut f);
+    Extracted {
+        level: f.level,
+        request_id: f.request_id.into_owned(),
+        user_id: f.user_id.into_owned(),
+        trace_id: f.trace_id.into_owned(),
+        fields: f
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    }
+}
+
+/// [`extract`] into reusable buffers, borrowing from `message`. `out` must be empty (fresh or recycled).
+pub fn extract_into<'a>(message: &'a str, opts: &ExtractOptions, out: &mut Found<'a>) {
+    extract_with(message, opts, &ids::IdKeys::new(opts), out);
+}
+
+/// [`extract_into`] with the id-key filter of `opts` built once by the caller (`IdKeys::new(opts)`), for a run
+/// of messages.
+pub fn extract_with<'a>(
+    message: &'a str,
+    opts: &ExtractOptions,
+    id_keys: &ids::IdKeys<'_>,
+    out: &mut Found<'a>,
+) {
+    let mut pairs = std::mem::take(&mut out.pairs);
+    pairs.clear();
     let trimmed = message.trim();
     let structured = if trimmed.starts_with('{') && trimmed.ends_with('}') {
         fields::flatten_json(
@@ -81,21 +151,21 @@ pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
         false
     } || logfmt::parse_logfmt(message, opts.max_fields * 2, &mut pairs);
 
-    let id_keys = ids::IdKeys::new(opts);
     if structured {
-        for (k, v) in pairs {
-            take_pair(&mut out, k, v, &id_keys, opts);
+        for (k, v) in pairs.drain(..) {
+            take_pair(out, k, v, id_keys, opts);
         }
+        // Keys are unique, so the order is total: the order of a `BTreeMap<String, String>`.
+        out.fields.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     }
+    out.pairs = pairs;
     if out.level.is_none() {
         out.level = level::detect(message);
     }
-    if out.request_id.is_empty() || out.user_id.is_empty() || out.trace_id.is_empty() {
-        ids::scan_free_text(message, &id_keys, opts.max_field_bytes, &mut out);
+    if out.ids_missing() {
+        ids::scan_free_text(message, id_keys, opts.max_field_bytes, out);
     }
-    if !opts.patterns.is_empty()
-        && (out.request_id.is_empty() || out.user_id.is_empty() || out.trace_id.is_empty())
-    {
+    if !opts.patterns.is_empty() && out.ids_missing() {
         for re in &opts.patterns {
             if let Some(c) = re.captures(message) {
                 for (name, slot) in [
@@ -105,14 +175,13 @@ pub fn extract(message: &str, opts: &ExtractOptions) -> Extracted {
                 ] {
                     if slot.is_empty() {
                         if let Some(m) = c.name(name) {
-                            *slot = cut(m.as_str(), opts.max_field_bytes).to_string();
+                            *slot = Cow::Borrowed(cut(m.as_str(), opts.max_field_bytes));
                         }
                     }
                 }
             }
         }
     }
-    out
 }
 
 /// True for the keys whose value is the level.
@@ -124,14 +193,15 @@ fn is_level_key(k: &str) -> bool {
 }
 
 /// Files one structured key/value: level, ids and skipped keys are first-class, the rest goes to `fields`.
-fn take_pair(
-    out: &mut Extracted,
-    key: Cow<'_, str>,
-    value: Cow<'_, str>,
+fn take_pair<'a>(
+    out: &mut Found<'a>,
+    key: Cow<'a, str>,
+    value: Cow<'a, str>,
     id_keys: &ids::IdKeys<'_>,
     opts: &ExtractOptions,
 ) {
-    let last = key.rfind('.').map(|i| &key[i + 1..]);
+    // Keys are short: a plain backwards loop beats a `memrchr` call.
+    let last = key.bytes().rposition(|c| c == b'.').map(|i| &key[i + 1..]);
     if is_level_key(&key) || last.is_some_and(is_level_key) {
         if let Some(l) = Level::parse(&value) {
             // The first level key wins; a later one is not a field either.
@@ -156,28 +226,43 @@ fn take_pair(
         };
         if slot.is_empty() && !value.is_empty() {
             let v = if kind == ids::TRACE {
-                ids::trace_id_value(&value)
+                trace_cow(value)
             } else {
-                &value
+                value
             };
-            *slot = cut(v, opts.max_field_bytes).to_string();
+            *slot = bounded(v, opts.max_field_bytes);
         }
         return;
     }
     if out.fields.len() < opts.max_fields {
         let k = bounded(key, opts.max_field_bytes);
-        if let std::collections::btree_map::Entry::Vacant(e) = out.fields.entry(k) {
-            e.insert(bounded(value, opts.max_field_bytes));
+        if !out.fields.iter().any(|(have, _)| *have == k) {
+            out.fields.push((k, bounded(value, opts.max_field_bytes)));
         }
     }
 }
 
-/// An owned copy of `s` cut to at most `max` bytes on a character boundary (no copy when already owned).
-fn bounded(s: Cow<'_, str>, max: usize) -> String {
-    let n = cut(&s, max).len();
-    let mut s = s.into_owned();
-    s.truncate(n);
-    s
+/// [`ids::trace_id_value`] of a possibly owned value.
+fn trace_cow(v: Cow<'_, str>) -> Cow<'_, str> {
+    match v {
+        Cow::Borrowed(s) => Cow::Borrowed(ids::trace_id_value(s)),
+        Cow::Owned(s) => match ids::trace_id_value(&s) {
+            t if t.len() == s.len() => Cow::Owned(s),
+            t => Cow::Owned(t.to_string()),
+        },
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary (no copy).
+fn bounded(s: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(cut(b, max)),
+        Cow::Owned(mut o) => {
+            let n = cut(&o, max).len();
+            o.truncate(n);
+            Cow::Owned(o)
+        }
+    }
 }
 
 /// `s` cut to at most `max` bytes on a character boundary.
@@ -192,6 +277,9 @@ pub fn cut(s: &str, max: usize) -> &str {
     &s[..n]
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod reference;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

@@ -9,7 +9,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logmind_protocol::lz4_compress;
 use tracing::{error, info, warn};
 
 use crate::assemble::{AssembleOptions, Event};
@@ -402,8 +401,8 @@ impl Pipeline {
             files,
             removed: self.table.removed.clone(),
         };
-        let body = lz4_compress(&self.batch.body);
-        self.spool.write(&header, &body)?;
+        let body = self.batch.frames.compress(&self.batch.body);
+        self.spool.write(&header, body)?;
         for t in self.table.files.values_mut() {
             t.dirty = false;
         }

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use logmind_protocol::{batch::encode_one, LogRecord, Source};
+use logmind_protocol::batch::{encode_parts, EventParts, RecordPrefix, SharedParts};
 
 use crate::assemble::Event;
 use crate::enrich::{Enricher, Meta};
 use crate::files::Tracked;
+use crate::lz4::Lz4Frames;
 use crate::metrics::Metrics;
 use crate::options::AgentOptions;
-use crate::parse::extract;
+use crate::parse::ids::IdKeys;
+use crate::parse::{extract_with, Found};
 
-/// The batch being filled.
+/// The batch being filled, with the buffers reused from record to record and batch to batch.
 #[derive(Default)]
 pub struct Batch {
     /// NDJSON body.
@@ -22,6 +24,10 @@ pub struct Batch {
     pub records: u64,
     /// When the first record was added.
     pub started: Option<Instant>,
+    /// Compressor of sealed bodies.
+    pub frames: Lz4Frames,
+    /// Extraction buffers.
+    found: Found<'static>,
 }
 
 /// Resolves the file's metadata once; false while waiting for the pod to appear in the cache.
@@ -73,37 +79,44 @@ pub(crate) fn emit(
         return;
     }
     let meta = t.meta.clone().unwrap_or_default();
+    // Metadata and source identity are the same for every record of the file: encoded once per call.
+    let prefix = RecordPrefix::new(&SharedParts {
+        namespace: &meta.namespace,
+        app: &meta.app,
+        pod: &meta.pod,
+        container: &meta.container,
+        container_id: &meta.container_id,
+        restart: meta.restart,
+        node: &meta.node,
+        agent: &opts.agent_id,
+        file: &t.state.id,
+    });
     let n = events.len() as u64;
+    let id_keys = IdKeys::new(&opts.extract);
+    let mut found = std::mem::take(&mut batch.found);
     for ev in events.drain(..) {
-        let ex = extract(&ev.message, &opts.extract);
+        // Empty, and `Found` is covariant: the 'static buffers serve this message as they are.
+        let mut f: Found<'_> = found;
+        extract_with(&ev.message, &opts.extract, &id_keys, &mut f);
         if ev.truncated {
             Metrics::add(&metrics.events_truncated, 1);
         }
         t.state.last_emitted[ev.stream.index()] = ev.end_offset;
-        let rec = LogRecord {
+        let parts = EventParts {
             ts: ev.ts,
-            namespace: meta.namespace.clone(),
-            app: meta.app.clone(),
-            pod: meta.pod.clone(),
-            container: meta.container.clone(),
-            container_id: meta.container_id.clone(),
-            restart: meta.restart,
-            node: meta.node.clone(),
-            stream: ev.stream.as_str().to_string(),
-            level: ex.level.map(|l| l.as_str().to_string()).unwrap_or_default(),
-            request_id: ex.request_id,
-            user_id: ex.user_id,
-            trace_id: ex.trace_id,
-            message: ev.message,
-            fields: ex.fields,
-            source: Source {
-                agent: opts.agent_id.clone(),
-                file: t.state.id.clone(),
-                offset: ev.offset,
-            },
+            stream: ev.stream.as_str(),
+            level: f.level.map_or("", |l| l.as_str()),
+            request_id: &f.request_id,
+            user_id: &f.user_id,
+            trace_id: &f.trace_id,
+            message: &ev.message,
+            offset: ev.offset,
         };
-        encode_one(&rec, &mut batch.body);
+        let fields = f.fields.iter().map(|(k, v)| (&**k, &**v));
+        encode_parts(&prefix, &parts, fields, &mut batch.body);
+        found = f.recycle();
     }
+    batch.found = found;
     if let Some(asm) = t.asm.as_ref() {
         let m = asm.stats().malformed;
         Metrics::add(&metrics.lines_malformed, m.saturating_sub(t.seen_malformed));

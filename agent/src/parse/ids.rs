@@ -1,7 +1,9 @@
 //! Identifiers in free text: `request_id: X`, `request_id=X`, `"request_id": "X"` (and every configured key
 //! alias), in one pass over the text: a SIMD `memchr` for `:`/`=` and a short look back for the key; no regex.
 
-use super::{cut, ExtractOptions, Extracted};
+use std::borrow::Cow;
+
+use super::{cut, ExtractOptions, Found};
 
 /// Which identifier a key names: the configured key lists behind a cheap length / first-byte pre-filter, so the
 /// common case (a key that is no id) costs two bit tests instead of a dozen string compares.
@@ -51,7 +53,12 @@ impl<'o> IdKeys<'o> {
 }
 
 /// Fills the still-empty ids of `out` from `key: value` forms in `message` (first occurrence in the text wins).
-pub fn scan_free_text(message: &str, keys: &IdKeys<'_>, max_bytes: usize, out: &mut Extracted) {
+pub fn scan_free_text<'a>(
+    message: &'a str,
+    keys: &IdKeys<'_>,
+    max_bytes: usize,
+    out: &mut Found<'a>,
+) {
     for_each_keyed(
         message,
         |key| keys.kind(key).is_some(),
@@ -69,7 +76,7 @@ pub fn scan_free_text(message: &str, keys: &IdKeys<'_>, max_bytes: usize, out: &
                 } else {
                     value
                 };
-                *slot = cut(v, max_bytes).to_string();
+                *slot = Cow::Borrowed(cut(v, max_bytes));
             }
             !out.request_id.is_empty() && !out.user_id.is_empty() && !out.trace_id.is_empty()
         },

@@ -79,8 +79,10 @@ fn klog(b: &[u8]) -> Option<Level> {
 
 /// `LEVEL:logger:message`, Python logging's default format.
 fn python_logging(s: &str) -> Option<Level> {
-    let (head, rest) = s.split_once(':')?;
-    if head.len() > 8 || rest.is_empty() || !head.bytes().all(|c| c.is_ascii_uppercase()) {
+    // The level is at most 8 bytes: only the first 9 can hold the colon (no scan of the whole message).
+    let k = s.bytes().take(9).position(|c| c == b':')?;
+    let (head, rest) = (&s[..k], &s[k + 1..]);
+    if rest.is_empty() || !head.bytes().all(|c| c.is_ascii_uppercase()) {
         return None;
     }
     matches!(head, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL")
@@ -152,6 +154,17 @@ fn anywhere(b: &[u8]) -> Option<Level> {
     let mut best: Option<Level> = None;
     let mut i = 0;
     while i < b.len() {
+        // Only upper-case letters, `[` and `<` can start a marker: skip 16-byte runs without any at once.
+        if let Some(chunk) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+            if !chunk
+                .iter()
+                .fold(false, |any, &c| any | may_start_marker(c))
+            {
+                i += 16;
+                continue;
+            }
+            i += chunk.iter().position(|&c| may_start_marker(c)).unwrap_or(0);
+        }
         let c = b[i];
         if c.is_ascii_uppercase() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
             let start = i;
@@ -185,6 +198,12 @@ fn anywhere(b: &[u8]) -> Option<Level> {
         i += 1;
     }
     best
+}
+
+/// `A`..=`Z`, `[` (right after `Z`) or `<`.
+#[inline(always)]
+fn may_start_marker(c: u8) -> bool {
+    c.wrapping_sub(b'A') <= b'[' - b'A' || c == b'<'
 }
 
 #[cfg(test)]
@@ -287,5 +306,66 @@ mod tests {
         assert_eq!(d("2024 error rates fell"), None);
         assert_eq!(d("10:00:00 server info updated"), None);
         assert_eq!(d(""), None);
+    }
+
+    /// The byte-at-a-time scans as they were before the skipping ones.
+    fn anywhere_reference(b: &[u8]) -> Option<Level> {
+        let mut best: Option<Level> = None;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if c.is_ascii_uppercase() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+                let start = i;
+                while i < b.len() && b[i].is_ascii_alphanumeric() {
+                    i += 1;
+                }
+                let l = match &b[start..i] {
+                    b"FATAL" | b"CRITICAL" | b"PANIC" => Some(Level::Fatal),
+                    b"ERROR" => Some(Level::Error),
+                    b"WARN" | b"WARNING" => Some(Level::Warn),
+                    _ => None,
+                };
+                best = best.max(l);
+                if best == Some(Level::Fatal) {
+                    break;
+                }
+                continue;
+            }
+            if matches!(c, b'[' | b'<') {
+                let close = if c == b'[' { b']' } else { b'>' };
+                let rest = &b[i + 1..];
+                let l = if rest.starts_with(b"error") && rest.get(5) == Some(&close) {
+                    Some(Level::Error)
+                } else if rest.starts_with(b"warn") && rest.get(4) == Some(&close) {
+                    Some(Level::Warn)
+                } else {
+                    None
+                };
+                best = best.max(l);
+            }
+            i += 1;
+        }
+        best
+    }
+
+    fn python_logging_reference(s: &str) -> Option<Level> {
+        let (head, rest) = s.split_once(':')?;
+        if head.len() > 8 || rest.is_empty() || !head.bytes().all(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        matches!(head, "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL")
+            .then(|| Level::parse(head))
+            .flatten()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn skipping_scans_equal_the_byte_loops(
+            s in "([a-z ]{0,20}|ERROR|WARN|WARNING|FATAL|PANIC|CRITICAL|INFO|DEBUG|Error|\\[error\\]|<warn>|\\[warn|[A-Z]{1,4}|[:\\[<>\\]0-9]|\\PC){0,16}"
+        ) {
+            proptest::prop_assert_eq!(anywhere(s.as_bytes()), anywhere_reference(s.as_bytes()));
+            proptest::prop_assert_eq!(python_logging(&s), python_logging_reference(&s));
+        }
     }
 }

@@ -9,7 +9,8 @@ use super::Pair;
 /// was) when fewer than two pairs are found.
 pub fn parse_logfmt<'a>(s: &'a str, max_pairs: usize, out: &mut Vec<Pair<'a>>) -> bool {
     let b = s.as_bytes();
-    if memchr::memchr(b'=', b).is_none() {
+    // Every pair owns one `=` byte, so fewer than two of them cannot make two pairs: no need to parse.
+    if memchr::memchr_iter(b'=', b).nth(1).is_none() {
         return false;
     }
     let start_len = out.len();
