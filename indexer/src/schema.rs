@@ -15,7 +15,8 @@ use tantivy::schema::{
 };
 use tantivy::{DocAddress, DocId, Index, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument};
 
-/// Keyword fields: raw-tokenised (exact match) and fast (aggregations without loading documents).
+/// Keyword fields: raw-tokenised (exact match) and fast (aggregations without loading documents). The first
+/// seven have few distinct values ([`COLUMN_FIELDS`]); the ids follow.
 pub const KEYWORD_FIELDS: [&str; 10] = [
     "namespace",
     "app",
@@ -250,15 +251,7 @@ impl TemplateColumn {
 /// The keyword fields a stored record leaves out and [`RecordLoader`] reads from fast columns: few distinct
 /// values, so their columns open cheaply (the ids stay in the stored JSON: their dictionaries are as large as
 /// the segment, too slow to open for a trace that loads a few documents per segment).
-pub const COLUMN_FIELDS: [&str; 7] = [
-    "namespace",
-    "app",
-    "pod",
-    "container",
-    "node",
-    "stream",
-    "level",
-];
+pub const COLUMN_FIELDS: &[&str] = KEYWORD_FIELDS.split_at(7).0;
 
 /// The stored part of a record: all but `ts` and [`COLUMN_FIELDS`]. Field names are [`LogRecord`]'s, so the bytes
 /// deserialize as a `LogRecord` whose `ts` and keyword fields are then filled from the columns.
