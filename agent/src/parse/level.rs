@@ -165,39 +165,47 @@ fn anywhere(b: &[u8]) -> Option<Level> {
             }
             i += chunk.iter().position(|&c| may_start_marker(c)).unwrap_or(0);
         }
-        let c = b[i];
-        if c.is_ascii_uppercase() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_alphanumeric() {
-                i += 1;
-            }
-            let l = match &b[start..i] {
-                b"FATAL" | b"CRITICAL" | b"PANIC" => Some(Level::Fatal),
-                b"ERROR" => Some(Level::Error),
-                b"WARN" | b"WARNING" => Some(Level::Warn),
-                _ => None,
-            };
-            best = best.max(l);
-            if best == Some(Level::Fatal) {
-                break;
-            }
-            continue;
+        let (l, next) = marker_at(b, i);
+        best = best.max(l);
+        if best == Some(Level::Fatal) {
+            break;
         }
-        if matches!(c, b'[' | b'<') {
-            let close = if c == b'[' { b']' } else { b'>' };
-            let rest = &b[i + 1..];
-            let l = if rest.starts_with(b"error") && rest.get(5) == Some(&close) {
-                Some(Level::Error)
-            } else if rest.starts_with(b"warn") && rest.get(4) == Some(&close) {
-                Some(Level::Warn)
-            } else {
-                None
-            };
-            best = best.max(l);
-        }
-        i += 1;
+        i = next;
     }
     best
+}
+
+/// The marker starting at `b[i]` (an upper-case level word at a word start, or `[error]`, `<error>`, `[warn]`,
+/// `<warn>`), if any, and where scanning goes on: after the word, else at the next byte.
+#[inline]
+fn marker_at(b: &[u8], i: usize) -> (Option<Level>, usize) {
+    let c = b[i];
+    if c.is_ascii_uppercase() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+        let end = b[i..]
+            .iter()
+            .position(|c| !c.is_ascii_alphanumeric())
+            .map_or(b.len(), |n| i + n);
+        let l = match &b[i..end] {
+            b"FATAL" | b"CRITICAL" | b"PANIC" => Some(Level::Fatal),
+            b"ERROR" => Some(Level::Error),
+            b"WARN" | b"WARNING" => Some(Level::Warn),
+            _ => None,
+        };
+        return (l, end);
+    }
+    if matches!(c, b'[' | b'<') {
+        let close = if c == b'[' { b']' } else { b'>' };
+        let rest = &b[i + 1..];
+        let l = if rest.starts_with(b"error") && rest.get(5) == Some(&close) {
+            Some(Level::Error)
+        } else if rest.starts_with(b"warn") && rest.get(4) == Some(&close) {
+            Some(Level::Warn)
+        } else {
+            None
+        };
+        return (l, i + 1);
+    }
+    (None, i + 1)
 }
 
 /// `A`..=`Z`, `[` (right after `Z`) or `<`.
@@ -308,42 +316,17 @@ mod tests {
         assert_eq!(d(""), None);
     }
 
-    /// The byte-at-a-time scans as they were before the skipping ones.
+    /// The byte-at-a-time scan as it was before the skipping one (same marker test at every byte).
     fn anywhere_reference(b: &[u8]) -> Option<Level> {
         let mut best: Option<Level> = None;
         let mut i = 0;
         while i < b.len() {
-            let c = b[i];
-            if c.is_ascii_uppercase() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
-                let start = i;
-                while i < b.len() && b[i].is_ascii_alphanumeric() {
-                    i += 1;
-                }
-                let l = match &b[start..i] {
-                    b"FATAL" | b"CRITICAL" | b"PANIC" => Some(Level::Fatal),
-                    b"ERROR" => Some(Level::Error),
-                    b"WARN" | b"WARNING" => Some(Level::Warn),
-                    _ => None,
-                };
-                best = best.max(l);
-                if best == Some(Level::Fatal) {
-                    break;
-                }
-                continue;
+            let (l, next) = marker_at(b, i);
+            best = best.max(l);
+            if best == Some(Level::Fatal) {
+                break;
             }
-            if matches!(c, b'[' | b'<') {
-                let close = if c == b'[' { b']' } else { b'>' };
-                let rest = &b[i + 1..];
-                let l = if rest.starts_with(b"error") && rest.get(5) == Some(&close) {
-                    Some(Level::Error)
-                } else if rest.starts_with(b"warn") && rest.get(4) == Some(&close) {
-                    Some(Level::Warn)
-                } else {
-                    None
-                };
-                best = best.max(l);
-            }
-            i += 1;
+            i = next;
         }
         best
     }
