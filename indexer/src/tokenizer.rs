@@ -123,23 +123,18 @@ fn spans(text: &str, parts: &mut Vec<(usize, usize)>, out: &mut Vec<Span>) {
         if in_word {
             parts.push((part_start, end));
         }
-        if parts.len() > 1 && is_hex_id(&text[start..end], parts) {
-            // a UUID-like id: one token; its random groups would each be a term of their own
-            out.push(Span {
-                from: start,
-                to: end,
-                position,
-            });
-            position += 1;
-            i = j;
-            continue;
-        }
+        i = j;
         if parts.len() > 1 {
             out.push(Span {
                 from: start,
                 to: end,
                 position,
             });
+            if is_hex_id(&text[start..end], parts) {
+                // a UUID-like id: the whole only; its random groups would each be a term of their own
+                position += 1;
+                continue;
+            }
         }
         for (p, &(from, to)) in parts.iter().enumerate() {
             out.push(Span {
@@ -149,7 +144,6 @@ fn spans(text: &str, parts: &mut Vec<(usize, usize)>, out: &mut Vec<Span>) {
             });
         }
         position += parts.len().max(1);
-        i = j;
     }
 }
 
