@@ -126,12 +126,9 @@ fn variant(records: &[LogRecord], tids: &[u64], schema: &LogSchema, k: Knobs) ->
         NumericOptions::default() | FAST
     };
     b.add_i64_field("ts", ts_opts);
+    let keyword = logmind_indexer::schema::keyword_indexing_options;
     for name in logmind_indexer::schema::KEYWORD_FIELDS {
-        let idx = TextFieldIndexing::default()
-            .set_tokenizer("raw")
-            .set_fieldnorms(false)
-            .set_index_option(IndexRecordOption::Basic);
-        let mut o = TextOptions::default().set_indexing_options(idx);
+        let mut o = keyword();
         if k.id_fast || !matches!(name, "request_id" | "user_id" | "trace_id") {
             o = o.set_fast("raw");
         }
@@ -151,17 +148,7 @@ fn variant(records: &[LogRecord], tids: &[u64], schema: &LogSchema, k: Knobs) ->
                 .set_index_option(opt),
         ),
     );
-    b.add_text_field(
-        "template",
-        TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer("raw")
-                    .set_fieldnorms(false)
-                    .set_index_option(IndexRecordOption::Basic),
-            )
-            .set_fast("raw"),
-    );
+    b.add_text_field("template", keyword().set_fast("raw"));
     b.add_u64_field("size", NumericOptions::default() | FAST);
     b.add_bytes_field("source", STORED);
     let s2 = b.build();

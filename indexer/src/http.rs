@@ -197,7 +197,7 @@ async fn ingest_inner(
         // the WAL keeps the lz4 frame: the agent's own when it sent one
         let body = if lz4 {
             BatchBody {
-                lz4: raw.to_vec(),
+                lz4: Vec::from(raw),
                 ndjson_len: ndjson.len() as u64,
             }
         } else {

@@ -77,17 +77,7 @@ impl LogSchema {
         // Range queries on a fast field run on the column (tantivy picks it), so `ts` needs no term index: a
         // term per distinct nanosecond cost ~8% of the index and ~12% of indexing time.
         let ts = b.add_i64_field("ts", NumericOptions::default() | FAST);
-        // Keyword fields: raw token, no positions, no fieldnorms (one token each, never scored), fast.
-        let kw = || {
-            TextOptions::default()
-                .set_indexing_options(
-                    TextFieldIndexing::default()
-                        .set_tokenizer("raw")
-                        .set_fieldnorms(false)
-                        .set_index_option(IndexRecordOption::Basic),
-                )
-                .set_fast("raw")
-        };
+        let kw = || keyword_indexing_options().set_fast("raw");
         let namespace = b.add_text_field("namespace", kw());
         let app = b.add_text_field("app", kw());
         let pod = b.add_text_field("pod", kw());
@@ -211,6 +201,17 @@ impl LogSchema {
     }
 }
 
+/// Indexing of a keyword field: raw token, no positions, no fieldnorms (one token each, never scored). The
+/// schema's keyword fields add `fast`.
+pub fn keyword_indexing_options() -> TextOptions {
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_fieldnorms(false)
+            .set_index_option(IndexRecordOption::Basic),
+    )
+}
+
 /// A template id as the 16 hex digits the `template` field holds.
 pub fn template_hex(id: u64) -> String {
     format!("{id:016x}")
@@ -293,8 +294,7 @@ pub fn stored_json(r: &LogRecord) -> Vec<u8> {
 }
 
 /// Reads whole records: each document's stored part plus `ts` and [`COLUMN_FIELDS`] from the fast columns,
-/// which are opened once per segment. Documents written before the stored part was slimmed carry every field
-/// themselves; a column only fills what the stored JSON left empty.
+/// which are opened once per segment.
 pub struct RecordLoader<'s> {
     schema: &'s LogSchema,
     searcher: &'s Searcher,
@@ -307,8 +307,13 @@ struct SegmentColumns {
 }
 
 impl RecordLoader<'_> {
-    /// The record at `addr` and its stored bytes; `Ok(None)` when the document holds no valid stored record.
-    pub fn load(&mut self, addr: DocAddress) -> tantivy::Result<Option<(LogRecord, Vec<u8>)>> {
+    /// The record at `addr` and what `key` makes of it and its stored bytes (the query layer's sort key hashes
+    /// them; pass `|_, _| ()` when nothing is needed); `Ok(None)` when the document holds no valid stored record.
+    pub fn load<K>(
+        &mut self,
+        addr: DocAddress,
+        key: impl FnOnce(&LogRecord, &[u8]) -> K,
+    ) -> tantivy::Result<Option<(LogRecord, K)>> {
         let doc: TantivyDocument = self.searcher.doc(addr)?;
         let Some(bytes) = doc.get_first(self.schema.source).and_then(|v| v.as_bytes()) else {
             return Ok(None);
@@ -330,10 +335,8 @@ impl RecordLoader<'_> {
                 })
             }
         };
-        if r.ts == 0 {
-            if let Some(ts) = cols.ts.as_ref().and_then(|c| c.first(addr.doc_id)) {
-                r.ts = ts;
-            }
+        if let Some(ts) = cols.ts.as_ref().and_then(|c| c.first(addr.doc_id)) {
+            r.ts = ts;
         }
         let slots: [&mut String; 7] = [
             &mut r.namespace,
@@ -344,15 +347,17 @@ impl RecordLoader<'_> {
             &mut r.stream,
             &mut r.level,
         ];
+        // the stored part leaves these out: a slot stays empty only when the record had no value
         for (slot, col) in slots.into_iter().zip(&cols.keywords) {
-            let Some(col) = col else { continue };
-            if slot.is_empty() {
-                if let Some(ord) = col.ords().first(addr.doc_id) {
-                    col.ord_to_str(ord, slot)?;
-                }
+            if let Some((col, ord)) = col
+                .as_ref()
+                .and_then(|c| Some((c, c.ords().first(addr.doc_id)?)))
+            {
+                col.ord_to_str(ord, slot)?;
             }
         }
-        Ok(Some((r, bytes.to_vec())))
+        let k = key(&r, bytes);
+        Ok(Some((r, k)))
     }
 }
 

@@ -101,7 +101,7 @@ pub fn all_records(store: &Store) -> Vec<LogRecord> {
                     continue;
                 }
                 let (r, _) = loader
-                    .load(tantivy::DocAddress::new(ord as u32, doc))
+                    .load(tantivy::DocAddress::new(ord as u32, doc), |_, _| ())
                     .expect("doc")
                     .expect("record");
                 out.push(r);
@@ -140,7 +140,7 @@ pub fn all_templates(store: &Store) -> Vec<(u64, String)> {
                 let (r, _) = store
                     .schema()
                     .loader(s)
-                    .load(tantivy::DocAddress::new(ord as u32, doc))
+                    .load(tantivy::DocAddress::new(ord as u32, doc), |_, _| ())
                     .expect("doc")
                     .expect("record");
                 let msg = r.message;

@@ -202,7 +202,7 @@ pub(crate) fn load(
         let Some(loader) = loaders.get_mut(part as usize) else {
             continue;
         };
-        let Some((rec, bytes)) = loader.load(DocAddress::new(seg, doc))? else {
+        let Some((rec, key)) = loader.load(DocAddress::new(seg, doc), EventKey::of)? else {
             tracing::warn!(
                 part,
                 seg,
@@ -211,7 +211,7 @@ pub(crate) fn load(
             );
             continue;
         };
-        out.push((EventKey::of(&rec, &bytes), rec));
+        out.push((key, rec));
     }
     Ok(out)
 }

@@ -212,7 +212,7 @@ pub fn for_each_record(
                 ctx.check()?;
             }
             DOCS_LOADED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some((r, _)) = loader.load(DocAddress::new(seg, doc))? else {
+            let Some((r, _)) = loader.load(DocAddress::new(seg, doc), |_, _| ())? else {
                 continue;
             };
             if !visit(r) {
