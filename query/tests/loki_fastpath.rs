@@ -3,6 +3,7 @@
 //! is loaded (counted by `exec::docs_loaded`). One test in this binary so the process-wide counter sees only
 //! its own queries. `LOKI_FASTPATH_N` sets the record count (default 20k).
 
+#[path = "integration/loki_common/mod.rs"]
 mod loki_common;
 
 use logmind_protocol::LogRecord;

@@ -2,6 +2,7 @@
 //! parser loads only the matching documents (counted by `exec::docs_loaded`, not timed). One test in this
 //! binary so the process-wide counter sees only its own queries.
 
+#[path = "integration/loki_common/mod.rs"]
 mod loki_common;
 
 use logmind_protocol::LogRecord;

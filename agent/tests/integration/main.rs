@@ -1,0 +1,17 @@
+//! The agent's integration tests: real files, real processes, a real HTTP receiver.
+//! One binary for all of them (tests that need a process to themselves keep their own): a binary per file
+//! linked all the dependencies again for each, tens of MB apiece.
+
+#![allow(clippy::unwrap_used)]
+
+mod backpressure;
+mod common;
+mod crash;
+mod enrich_agent;
+mod enrich_docker;
+mod enrich_fake_api;
+mod enrich_kube;
+mod logrotate;
+mod model;
+mod outage;
+mod rotation;

@@ -1,0 +1,222 @@
+//! Model-based randomized test: random sequences of write / rename-rotate / copytruncate / gzip / delete /
+//! agent restart against a simple model (the list of lines written); the multiset of shipped messages must
+//! equal what was written — nothing lost, nothing duplicated. Seeded (`LOGMIND_MODEL_SEED`), bounded in time.
+
+use crate::common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Container {
+    dir: PathBuf,
+    rotated: Vec<PathBuf>,
+    gz: Vec<PathBuf>,
+}
+
+struct World {
+    containers: Vec<Container>,
+    written: Vec<String>,
+    n: u64,
+    stamp: u64,
+}
+
+impl World {
+    fn write(&mut self, c: usize, k: u64) {
+        let log = self.containers[c].dir.join("0.log");
+        let mut text = String::new();
+        for _ in 0..k {
+            self.n += 1;
+            let m = format!(
+                "model c{c} line {} {}",
+                self.n,
+                "x".repeat((self.n % 37) as usize)
+            );
+            text.push_str(&cri(&m, self.n));
+            self.written.push(m);
+        }
+        append(&log, &text);
+    }
+
+    fn next_rotated_name(&mut self, c: usize) -> PathBuf {
+        self.stamp += 1;
+        self.containers[c]
+            .dir
+            .join(format!("0.log.20240501-{:06}", self.stamp))
+    }
+}
+
+fn expected(w: &World) -> HashMap<String, usize> {
+    count(w.written.iter().cloned())
+}
+
+async fn sync(recv: &Receiver, w: &World, why: &str) {
+    let exp = expected(w);
+    if !recv.wait_for(&exp, Duration::from_secs(15)).await {
+        let got = recv.messages();
+        let mut missing: Vec<&String> = exp.keys().filter(|k| !got.contains_key(*k)).collect();
+        missing.sort();
+        panic!(
+            "{} lines not shipped before {why}, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+}
+
+fn delete(p: &Path) {
+    fs::remove_file(p).unwrap();
+}
+
+async fn run_model(seed: u64, ops: usize) {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let mut w = World {
+        containers: (0..2)
+            .map(|i| Container {
+                dir: pod_dir(root.path(), "model", &format!("app-{i}-abc12"), "main"),
+                rotated: Vec::new(),
+                gz: Vec::new(),
+            })
+            .collect(),
+        written: Vec::new(),
+        n: 0,
+        stamp: 0,
+    };
+    let opts = test_options(&recv.url(), data.path(), root.path());
+    let mut agent = Some(Agent::start(opts.clone()));
+    let mut rng = Rng(seed | 1);
+    let started = Instant::now();
+    let mut log = Vec::new();
+    for _ in 0..ops {
+        if started.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+        let c = rng.below(2) as usize;
+        let r = rng.below(100);
+        match r {
+            0..=44 => {
+                let k = 1 + rng.below(20);
+                w.write(c, k);
+                log.push(format!("write c{c} {k}"));
+            }
+            45..=54 => {
+                let log0 = w.containers[c].dir.join("0.log");
+                if log0.exists() {
+                    let to = w.next_rotated_name(c);
+                    fs::rename(&log0, &to).unwrap();
+                    w.containers[c].rotated.push(to);
+                    log.push(format!("rotate c{c}"));
+                }
+            }
+            55..=62 => {
+                let log0 = w.containers[c].dir.join("0.log");
+                if log0.exists() {
+                    let to = w.next_rotated_name(c);
+                    fs::copy(&log0, &to).unwrap();
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&log0)
+                        .unwrap()
+                        .set_len(0)
+                        .unwrap();
+                    w.containers[c].rotated.push(to);
+                    log.push(format!("copytruncate c{c}"));
+                }
+            }
+            63..=72 => {
+                if !w.containers[c].rotated.is_empty() {
+                    let i = rng.below(w.containers[c].rotated.len() as u64) as usize;
+                    let src = w.containers[c].rotated.remove(i);
+                    let dst = PathBuf::from(format!("{}.gz", src.display()));
+                    gzip_like_kubelet(&src, &dst);
+                    w.containers[c].gz.push(dst);
+                    log.push(format!("gzip c{c}"));
+                }
+            }
+            73..=78 => {
+                let total = w.containers[c].rotated.len() + w.containers[c].gz.len();
+                if total > 0 {
+                    if agent.is_none() {
+                        agent = Some(Agent::start(opts.clone()));
+                        log.push("start".into());
+                    }
+                    // Deleting is only lossless once the agent has read the file: like kubelet, delete old files.
+                    sync(&recv, &w, "delete").await;
+                    let i = rng.below(total as u64) as usize;
+                    let nrot = w.containers[c].rotated.len();
+                    let p = if i < nrot {
+                        w.containers[c].rotated.remove(i)
+                    } else {
+                        w.containers[c].gz.remove(i - nrot)
+                    };
+                    delete(&p);
+                    log.push(format!("delete c{c}"));
+                }
+            }
+            79..=84 => {
+                if let Some(a) = agent.take() {
+                    a.stop().await;
+                    log.push("stop".into());
+                } else {
+                    agent = Some(Agent::start(opts.clone()));
+                    log.push("start".into());
+                }
+            }
+            85..=89 => {
+                if agent.is_none() {
+                    agent = Some(Agent::start(opts.clone()));
+                    log.push("start".into());
+                }
+            }
+            _ => {
+                let ms = 10 + rng.below(150);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                log.push(format!("sleep {ms}"));
+            }
+        }
+    }
+    let agent = match agent {
+        Some(a) => a,
+        None => Agent::start(opts.clone()),
+    };
+    let exp = expected(&w);
+    let ok = recv.wait_for(&exp, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    agent.stop().await;
+    let got = recv.messages();
+    if !ok || got != exp {
+        eprintln!("seed {seed}: ops {log:?}");
+    }
+    assert_exactly_once(&got, &exp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_random_rotations_restarts_lose_and_duplicate_nothing() {
+    let seeds: Vec<u64> = match std::env::var("LOGMIND_MODEL_SEED") {
+        Ok(s) => vec![s.parse().expect("LOGMIND_MODEL_SEED must be a number")],
+        Err(_) => vec![0x5eed_0001, 0x5eed_0002],
+    };
+    for seed in seeds {
+        run_model(seed, 120).await;
+    }
+}

@@ -1,0 +1,241 @@
+//! Loki push round trip: JSON, gzip JSON and snappy protobuf (encoded here with our own `prost` structs
+//! following Loki's `push.proto`), queried back through `/loki/api/v1/query_range`; labels mapped onto the
+//! record, the rest in `fields` (checked through the native search API).
+
+use crate::loki_common;
+
+use loki_common::*;
+use serde_json::{json, Value};
+use std::io::Write;
+
+const NS: i64 = 1_000_000_000;
+const T0: i64 = 1_705_276_800 * NS;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct PushRequest {
+    #[prost(message, repeated, tag = "1")]
+    streams: Vec<Stream>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct Stream {
+    #[prost(string, tag = "1")]
+    labels: String,
+    #[prost(message, repeated, tag = "2")]
+    entries: Vec<Entry>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct Entry {
+    #[prost(message, optional, tag = "1")]
+    timestamp: Option<Ts>,
+    #[prost(string, tag = "2")]
+    line: String,
+    #[prost(message, repeated, tag = "3")]
+    structured_metadata: Vec<Pair>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct Ts {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct Pair {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, tag = "2")]
+    value: String,
+}
+
+async fn query(s: &Server, q: &str) -> Value {
+    s.get(
+        "/loki/api/v1/query_range",
+        &[
+            ("query", q.to_string()),
+            ("start", T0.to_string()),
+            ("end", (T0 + 60 * NS).to_string()),
+            ("limit", "100".to_string()),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn push_json_gzip_and_protobuf_then_query_back() {
+    let s = start(&[], T0 + 3600 * NS, None).await;
+    let push = format!("{}/loki/api/v1/push", s.url);
+
+    // JSON with structured metadata.
+    let body = json!({"streams": [{
+        "stream": {"namespace": "shop", "service_name": "checkout", "pod": "checkout-7", "env": "prod"},
+        "values": [
+            [(T0 + NS).to_string(), "payment accepted", {"level": "INFO", "request_id": "r-json", "region": "eu"}],
+            [(T0 + NS + 1).to_string(), "payment declined", {"detected_level": "error", "request_id": "r-json"}]
+        ]
+    }]});
+    let r = s.http.post(&push).json(&body).send().await.expect("send");
+    assert_eq!(
+        r.status().as_u16(),
+        204,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+
+    // Gzip JSON.
+    let body = json!({"streams": [{
+        "stream": {"namespace": "shop", "app": "cart", "level": "warn"},
+        "values": [[(T0 + 2 * NS).to_string(), "cart is slow"]]
+    }]});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.to_string().as_bytes()).expect("gzip");
+    let r = s
+        .http
+        .post(&push)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().expect("gzip"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 204);
+
+    // Protobuf in a raw snappy block (Promtail's default).
+    let req = PushRequest {
+        streams: vec![Stream {
+            labels: r#"{namespace="batch", job="billing", node_name="n1", team="payments"}"#.into(),
+            entries: (0..3)
+                .map(|i| Entry {
+                    timestamp: Some(Ts {
+                        seconds: T0 / NS + 3,
+                        nanos: i,
+                    }),
+                    line: format!("invoice {i} sent"),
+                    structured_metadata: vec![
+                        Pair {
+                            name: "traceId".into(),
+                            value: format!("t-{i}"),
+                        },
+                        Pair {
+                            name: "severity".into(),
+                            value: "error".into(),
+                        },
+                    ],
+                })
+                .collect(),
+        }],
+    };
+    let raw = prost::Message::encode_to_vec(&req);
+    let compressed = snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy");
+    let r = s
+        .http
+        .post(&push)
+        .header("content-type", "application/x-protobuf")
+        .body(compressed)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 204);
+
+    s.wait_entries(T0, T0 + 60 * NS, 6, None).await;
+
+    // JSON: service_name → app, level normalised, request_id as structured metadata.
+    let body = query(&s, r#"{app="checkout"}"#).await;
+    let got = entries(&body);
+    assert_eq!(got.len(), 2, "{body}");
+    let accepted = got
+        .iter()
+        .find(|e| e.1 == "payment accepted")
+        .expect("accepted");
+    assert_eq!(accepted.0, T0 + NS);
+    assert_eq!(accepted.2["namespace"], "shop");
+    assert_eq!(accepted.2["pod"], "checkout-7");
+    assert_eq!(accepted.2["level"], "info");
+    assert_eq!(accepted.2["request_id"], "r-json");
+    let declined = got
+        .iter()
+        .find(|e| e.1 == "payment declined")
+        .expect("declined");
+    assert_eq!(declined.0, T0 + NS + 1);
+    assert_eq!(declined.2["level"], "error");
+    let body = query(
+        &s,
+        r#"{namespace="shop"} | request_id="r-json" | level="error""#,
+    )
+    .await;
+    assert_eq!(entries(&body).len(), 1);
+    let body = query(&s, r#"{service_name="checkout"}"#).await;
+    assert_eq!(entries(&body).len(), 2);
+
+    // Gzip JSON.
+    let body = query(&s, r#"{app="cart", level="warn"}"#).await;
+    assert_eq!(
+        entries(&body)
+            .iter()
+            .map(|e| e.1.as_str())
+            .collect::<Vec<_>>(),
+        ["cart is slow"]
+    );
+
+    // Protobuf: job → app, node_name → node, severity → level, traceId → trace_id, ns preserved.
+    let body = query(&s, r#"{app="billing", node="n1"} | level="error""#).await;
+    let mut got = entries(&body);
+    got.sort_by_key(|e| e.0);
+    assert_eq!(got.len(), 3, "{body}");
+    for (i, e) in got.iter().enumerate() {
+        assert_eq!(e.0, T0 + 3 * NS + i as i64);
+        assert_eq!(e.1, format!("invoice {i} sent"));
+        assert_eq!(e.2["trace_id"], format!("t-{i}"));
+        assert_eq!(e.2["namespace"], "batch");
+    }
+
+    // Unmapped labels and metadata land in the record's fields.
+    let r = s
+        .http
+        .get(format!("{}/api/v1/search", s.url))
+        .query(&[
+            ("start", T0.to_string()),
+            ("end", (T0 + 60 * NS).to_string()),
+            ("limit", "100".to_string()),
+        ])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("json");
+    let events = body["events"].as_array().expect("events");
+    assert_eq!(events.len(), 6);
+    let accepted = events
+        .iter()
+        .find(|e| e["message"] == "payment accepted")
+        .expect("accepted");
+    assert_eq!(accepted["fields"]["env"], "prod");
+    assert_eq!(accepted["fields"]["region"], "eu");
+    let invoice = events
+        .iter()
+        .find(|e| e["message"] == "invoice 0 sent")
+        .expect("invoice");
+    assert_eq!(invoice["fields"]["team"], "payments");
+
+    // Malformed pushes are 400s.
+    for (ctype, body) in [
+        (
+            "application/json",
+            b"{\"streams\": [{\"values\": [[1, \"x\"]]}]}".to_vec(),
+        ),
+        ("application/json", b"not json".to_vec()),
+        ("application/x-protobuf", b"\xff\xff\xff".to_vec()),
+    ] {
+        let r = s
+            .http
+            .post(&push)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    s.indexer.shutdown().await.expect("shutdown");
+}
