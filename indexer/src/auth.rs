@@ -64,6 +64,35 @@ fn contains(list: &[String], token: &str) -> bool {
     list.iter().fold(false, |found, t| same(t, token) | found)
 }
 
+/// The token of an `Authorization` header: `Bearer <token>`, or `Basic <base64(user:token)>` with the token as
+/// the password (the user is ignored), which is how Grafana's "Basic authentication" and `logcli -u/-p` send one.
+fn token_of(header: &str) -> Result<String, AuthError> {
+    const FORM: &str =
+        "Authorization header is not of the form Bearer <token> or Basic <user:token>";
+    let (scheme, rest) = header
+        .trim()
+        .split_once(' ')
+        .ok_or(AuthError::Unauthorized(FORM))?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(rest.trim().to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(AuthError::Unauthorized(FORM));
+    }
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(AuthError::Unauthorized(
+            "Authorization: Basic credentials are not valid base64 of user:token",
+        ))?;
+    let (_user, password) = decoded.split_once(':').ok_or(AuthError::Unauthorized(
+        "Authorization: Basic credentials have no ':' between user and token",
+    ))?;
+    Ok(password.to_string())
+}
+
 /// Checks an `Authorization` header value for `role`: open when no token of that role is configured (and for
 /// admin, when no admin token is configured); 401 when missing/unknown, 403 when the token has another role.
 pub fn check_token(tokens: &AuthTokens, role: Role, header: Option<&str>) -> Result<(), AuthError> {
@@ -80,13 +109,8 @@ pub fn check_token(tokens: &AuthTokens, role: Role, header: Option<&str>) -> Res
             "missing Authorization: Bearer <token> header",
         ));
     };
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or(AuthError::Unauthorized(
-            "Authorization header is not of the form Bearer <token>",
-        ))?;
+    let token = token_of(header)?;
+    let token = token.as_str();
     if contains(required, token) || contains(&tokens.admin, token) {
         return Ok(());
     }
@@ -106,6 +130,45 @@ mod tests {
             query: vec!["q".into()],
             admin: vec!["adm".into()],
         }
+    }
+
+    #[test]
+    fn basic_auth_carries_the_token_as_password() {
+        use base64::Engine as _;
+        let t = tokens();
+        let basic = |cred: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(cred)
+            )
+        };
+        assert_eq!(
+            check_token(&t, Role::Query, Some(&basic("grafana:q"))),
+            Ok(())
+        );
+        assert_eq!(check_token(&t, Role::Query, Some(&basic(":adm"))), Ok(()));
+        assert_eq!(
+            check_token(&t, Role::Query, Some(&basic("q:in"))).map_err(|e| e.status()),
+            Err(403),
+            "the password is the token, not the user"
+        );
+        assert_eq!(
+            check_token(&t, Role::Query, Some(&basic("q:nope"))).map_err(|e| e.status()),
+            Err(401)
+        );
+        for bad in ["Basic !!!", "Basic", "Digest abc", "q"] {
+            assert_eq!(
+                check_token(&t, Role::Query, Some(bad)).map_err(|e| e.status()),
+                Err(401),
+                "{bad}"
+            );
+        }
+        let no_colon = basic("q");
+        assert_eq!(
+            check_token(&t, Role::Query, Some(&no_colon)).map_err(|e| e.status()),
+            Err(401)
+        );
+        assert_eq!(check_token(&t, Role::Query, Some("bearer q")), Ok(()));
     }
 
     #[test]

@@ -284,19 +284,19 @@ pub async fn series(
         .map(str::to_string)
         .collect();
     matches.extend(req.params.all("match").into_iter().map(str::to_string));
-    if matches.is_empty() {
-        return Err(QueryError::BadRequest("parameter \"match[]\" is required".into()).into());
-    }
+    // As Loki: no matcher, or only `{}` (what `logcli series '{}'` sends), selects every series.
+    matches.retain(|m| !m.chars().all(|c| c.is_whitespace() || c == '{' || c == '}'));
     let plans = matches
         .iter()
-        .map(|m| selector(&state.engine, Some(m)).map(|p| p.unwrap_or_default()))
+        .map(|m| selector(&state.engine, Some(m)))
         .collect::<Result<Vec<_>, _>>()?;
+    let plans = if plans.is_empty() { vec![None] } else { plans };
     let set = state
         .engine
         .run(move |engine, ctx| {
             let mut set = BTreeSet::new();
             for p in &plans {
-                scan_rows(engine, ctx, Some(p), range, &mut |row| {
+                scan_rows(engine, ctx, p.as_ref(), range, &mut |row| {
                     if set.len() < MAX_VALUES {
                         set.insert(stream_key(row.values));
                     }
@@ -410,19 +410,19 @@ async fn volume_series(
 pub async fn volume(
     State(state): State<LokiState>,
     req: LokiReq,
-) -> Result<Json<Value>, LokiError> {
+) -> Result<Json<response::QueryResult>, LokiError> {
     let (series, _) = volume_series(&state, &req.params, None).await?;
-    Ok(Json(response::success(json!({
-        "resultType": "vector",
-        "result": response::vector(&series),
-    }))))
+    Ok(Json(response::typed_result(
+        "vector",
+        response::vector(&series),
+    )))
 }
 
 /// `GET|POST /loki/api/v1/index/volume_range`: the same, bucketed by `step`.
 pub async fn volume_range(
     State(state): State<LokiState>,
     req: LokiReq,
-) -> Result<Json<Value>, LokiError> {
+) -> Result<Json<response::QueryResult>, LokiError> {
     let (start, end) = params::range(&req.params, state.engine.now_ns())?;
     let step = req
         .params
@@ -430,10 +430,10 @@ pub async fn volume_range(
         .filter(|s| *s > 0)
         .unwrap_or_else(|| super::query::default_step(start, end));
     let (series, _) = volume_series(&state, &req.params, Some(step)).await?;
-    Ok(Json(response::success(json!({
-        "resultType": "matrix",
-        "result": response::matrix(&series),
-    }))))
+    Ok(Json(response::typed_result(
+        "matrix",
+        response::matrix(&series),
+    )))
 }
 
 /// `GET /loki/api/v1/patterns`: the template miner's groups for the selected streams, counted per step.

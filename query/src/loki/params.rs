@@ -100,12 +100,14 @@ impl Params {
     }
 }
 
-/// Resolves `start`/`end`/`since` as Loki's range endpoints do: end defaults to now, start to end - since
-/// (default 1h).
+/// Resolves `start`/`end`/`since` as Loki's range endpoints do: end defaults to now, start to
+/// min(end, now) - since (default 1h), so an `end` in the future still leaves the last hour in the window.
 pub fn range(p: &Params, now_ns: i64) -> Result<(i64, i64), QueryError> {
     let end = p.time("end", now_ns)?.unwrap_or(now_ns);
     let since = p.duration("since")?.unwrap_or(3_600_000_000_000);
-    let start = p.time("start", now_ns)?.unwrap_or(end - since);
+    let start = p
+        .time("start", now_ns)?
+        .unwrap_or(end.min(now_ns).saturating_sub(since));
     if end < start {
         return Err(QueryError::BadRequest(
             "the end timestamp must not be before the start time".into(),

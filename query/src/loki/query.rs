@@ -131,7 +131,10 @@ async fn run_log(
 }
 
 /// `GET|POST /loki/api/v1/query_range`.
-pub async fn range(State(state): State<LokiState>, req: LokiReq) -> Result<Json<Value>, LokiError> {
+pub async fn range(
+    State(state): State<LokiState>,
+    req: LokiReq,
+) -> Result<Json<response::QueryResult>, LokiError> {
     let t0 = Instant::now();
     let p = &req.params;
     let now = state.engine.now_ns();
@@ -190,7 +193,7 @@ pub async fn range(State(state): State<LokiState>, req: LokiReq) -> Result<Json<
 pub async fn instant(
     State(state): State<LokiState>,
     req: LokiReq,
-) -> Result<Json<Value>, LokiError> {
+) -> Result<Json<response::QueryResult>, LokiError> {
     let t0 = Instant::now();
     let p = &req.params;
     let now = state.engine.now_ns();

@@ -4,6 +4,7 @@
 use super::exec::Line;
 use crate::logql::eval::metric::Series;
 use crate::logql::eval::Labels;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -135,16 +136,55 @@ pub fn success(data: Value) -> Value {
     json!({ "status": "success", "data": data })
 }
 
+/// A query result in Loki's own key order: `status`, then `data` with `resultType` before `result`. A
+/// `serde_json::Value` object would sort its keys (`result` first), and Grafana's response converter before
+/// grafana/grafana#64693 fails on that with "unknown result type"; typed fields keep the order.
+#[derive(Debug, Serialize)]
+pub struct QueryResult {
+    status: &'static str,
+    data: QueryData,
+}
+
+#[derive(Debug, Serialize)]
+struct QueryData {
+    #[serde(rename = "resultType")]
+    result_type: &'static str,
+    result: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<Value>,
+    #[serde(rename = "encodingFlags", skip_serializing_if = "Option::is_none")]
+    encoding_flags: Option<[&'static str; 1]>,
+}
+
 /// A query result envelope with `resultType`, `result`, `stats` and optional `encodingFlags`.
-pub fn query_result(result_type: &str, result: Value, stats: Value, categorize: bool) -> Value {
-    let mut data = Map::new();
-    data.insert("resultType".into(), json!(result_type));
-    data.insert("result".into(), result);
-    data.insert("stats".into(), stats);
-    if categorize {
-        data.insert("encodingFlags".into(), json!(["categorize-labels"]));
+pub fn query_result(
+    result_type: &'static str,
+    result: Value,
+    stats: Value,
+    categorize: bool,
+) -> QueryResult {
+    QueryResult {
+        status: "success",
+        data: QueryData {
+            result_type,
+            result,
+            stats: Some(stats),
+            encoding_flags: categorize.then_some(["categorize-labels"]),
+        },
     }
-    success(Value::Object(data))
+}
+
+/// A result without stats (the volume endpoints), in the same key order.
+pub fn typed_result(result_type: &'static str, result: Value) -> QueryResult {
+    QueryResult {
+        status: "success",
+        data: QueryData {
+            result_type,
+            result,
+            stats: None,
+            encoding_flags: None,
+        },
+    }
 }
 
 #[cfg(test)]

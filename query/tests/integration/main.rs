@@ -8,6 +8,7 @@ mod client_logql;
 mod common;
 mod engine;
 mod loki_api;
+mod loki_clients;
 mod loki_common;
 mod loki_grafana_provisioning;
 mod loki_metrics;
