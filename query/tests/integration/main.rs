@@ -11,6 +11,7 @@ mod loki_api;
 mod loki_clients;
 mod loki_common;
 mod loki_grafana_provisioning;
+mod loki_meta;
 mod loki_metrics;
 mod loki_push;
 mod loki_tail;
