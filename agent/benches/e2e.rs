@@ -112,20 +112,38 @@ fn spawn(server: &str, data: &Path, root: &Path, agent: &str) -> Child {
         .unwrap()
 }
 
-/// (cpu seconds, peak RSS KiB) of a process.
-fn proc_usage(pid: u32) -> (f64, u64) {
+/// (user, system) cpu seconds and peak RSS KiB of a process.
+fn proc_usage(pid: u32) -> (f64, f64, u64) {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ticks = |i: usize| -> f64 {
+        f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) as f64 / 100.0
+    };
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let hwm = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
-    (ticks as f64 / 100.0, hwm)
+    (ticks(11), ticks(12), hwm)
+}
+
+/// Wall seconds of `grep -rc ERROR` over the generated tree, the best of three (the files are in the page cache
+/// after the first): a same-run baseline, since absolute speeds drift between machines and runs.
+fn grep_baseline(root: &Path) -> f64 {
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            let out = Command::new("grep")
+                .args(["-rc", "ERROR"])
+                .arg(root)
+                .stdout(Stdio::null())
+                .status();
+            assert!(out.is_ok(), "grep: {out:?}");
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
 }
 
 async fn run_case(
@@ -139,6 +157,7 @@ async fn run_case(
     let root = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let (bytes, lines) = generate(root.path(), docker, files, bytes_each);
+    let grep = grep_baseline(root.path());
     let base = recv.lines.load(Ordering::Relaxed);
     let started = Instant::now();
     let mut child = spawn(url, data.path(), root.path(), name);
@@ -147,17 +166,21 @@ async fn run_case(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let wall = started.elapsed().as_secs_f64();
-    let (cpu, hwm) = proc_usage(child.id());
+    let (user, sys, hwm) = proc_usage(child.id());
+    let cpu = user + sys;
     let got = recv.lines.load(Ordering::Relaxed) - base;
     let _ = child.kill();
     let _ = child.wait();
     println!(
         "{name}: {files} files, {:.1} MB, {lines} lines (received {got}) in {wall:.2}s wall: {:.1} MB/s wall, \
-         agent cpu {cpu:.2}s => {:.1} MB/s per core; peak RSS {:.1} MiB",
+         agent cpu {cpu:.2}s (user {user:.2}, system {sys:.2}) => {:.1} MB/s per core; peak RSS {:.1} MiB; \
+         baseline grep -rc ERROR {:.0} MB/s (agent per core = {:.3}x grep)",
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / wall,
         bytes as f64 / 1e6 / cpu.max(0.01),
-        hwm as f64 / 1024.0
+        hwm as f64 / 1024.0,
+        bytes as f64 / 1e6 / grep,
+        grep / cpu.max(0.01),
     );
 }
 
