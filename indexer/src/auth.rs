@@ -109,8 +109,7 @@ pub fn check_token(tokens: &AuthTokens, role: Role, header: Option<&str>) -> Res
             "missing Authorization: Bearer <token> header",
         ));
     };
-    let token = token_of(header)?;
-    let token = token.as_str();
+    let token = &token_of(header)?;
     if contains(required, token) || contains(&tokens.admin, token) {
         return Ok(());
     }

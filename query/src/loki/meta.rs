@@ -217,7 +217,7 @@ pub(super) const MAX_VALUES: usize = 10_000;
 pub async fn labels(
     State(state): State<LokiState>,
     req: LokiReq,
-) -> Result<Json<Value>, LokiError> {
+) -> Result<Json<response::Success<Value>>, LokiError> {
     let range = range_of(&state, &req.params)?;
     let plan = selector(&state.engine, req.params.get("query"))?;
     let names = state
@@ -249,7 +249,7 @@ pub async fn label_values(
     State(state): State<LokiState>,
     Path(name): Path<String>,
     req: LokiReq,
-) -> Result<Json<Value>, LokiError> {
+) -> Result<Json<response::Success<Value>>, LokiError> {
     let range = range_of(&state, &req.params)?;
     let plan = selector(&state.engine, req.params.get("query"))?;
     let Some(idx) = field_index(&name) else {
@@ -275,7 +275,7 @@ pub async fn label_values(
 pub async fn series(
     State(state): State<LokiState>,
     req: LokiReq,
-) -> Result<Json<Value>, LokiError> {
+) -> Result<Json<response::Success<Value>>, LokiError> {
     let range = range_of(&state, &req.params)?;
     let mut matches: Vec<String> = req
         .params
@@ -440,7 +440,7 @@ pub async fn volume_range(
 pub async fn patterns(
     State(state): State<LokiState>,
     req: LokiReq,
-) -> Result<Json<Value>, LokiError> {
+) -> Result<Json<response::Success<Value>>, LokiError> {
     let p = &req.params;
     let range = range_of(&state, p)?;
     let plan = selector(&state.engine, Some(p.required("query")?))?;

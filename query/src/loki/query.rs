@@ -236,7 +236,7 @@ pub async fn instant(
 }
 
 /// `GET|POST /loki/api/v1/format_query`: validates and echoes the query.
-pub async fn format_query(req: LokiReq) -> Result<Json<Value>, LokiError> {
+pub async fn format_query(req: LokiReq) -> Result<Json<response::Success<Value>>, LokiError> {
     parse_query(&req.params)?;
     let q = req.params.required("query")?.trim().to_string();
     Ok(Json(response::success(Value::String(q))))

@@ -131,22 +131,30 @@ pub fn vector(series: &[Series]) -> Value {
     )
 }
 
-/// Wraps data in the success envelope.
-pub fn success(data: Value) -> Value {
-    json!({ "status": "success", "data": data })
-}
-
-/// A query result in Loki's own key order: `status`, then `data` with `resultType` before `result`. A
-/// `serde_json::Value` object would sort its keys (`result` first), and Grafana's response converter before
-/// grafana/grafana#64693 fails on that with "unknown result type"; typed fields keep the order.
+/// Loki's success envelope in Loki's own key order: `status`, then `data`. A `serde_json::Value` object would
+/// sort its keys; typed fields keep the order (see [`QueryData`] for why it matters inside `data`).
 #[derive(Debug, Serialize)]
-pub struct QueryResult {
+pub struct Success<D> {
     status: &'static str,
-    data: QueryData,
+    data: D,
 }
 
+/// Wraps data in the success envelope.
+pub fn success<D: Serialize>(data: D) -> Success<D> {
+    Success {
+        status: "success",
+        data,
+    }
+}
+
+/// A query result: the success envelope around [`QueryData`].
+pub type QueryResult = Success<QueryData>;
+
+/// The `data` of a query result, `resultType` before `result` as Loki writes it: Grafana's response converter
+/// before grafana/grafana#64693 fails on `result` first (what a sorted `Value` object gives) with "unknown
+/// result type".
 #[derive(Debug, Serialize)]
-struct QueryData {
+pub struct QueryData {
     #[serde(rename = "resultType")]
     result_type: &'static str,
     result: Value,
@@ -156,6 +164,16 @@ struct QueryData {
     encoding_flags: Option<[&'static str; 1]>,
 }
 
+/// A result without stats (the volume endpoints).
+pub fn typed_result(result_type: &'static str, result: Value) -> QueryResult {
+    success(QueryData {
+        result_type,
+        result,
+        stats: None,
+        encoding_flags: None,
+    })
+}
+
 /// A query result envelope with `resultType`, `result`, `stats` and optional `encodingFlags`.
 pub fn query_result(
     result_type: &'static str,
@@ -163,28 +181,12 @@ pub fn query_result(
     stats: Value,
     categorize: bool,
 ) -> QueryResult {
-    QueryResult {
-        status: "success",
-        data: QueryData {
-            result_type,
-            result,
-            stats: Some(stats),
-            encoding_flags: categorize.then_some(["categorize-labels"]),
-        },
-    }
-}
-
-/// A result without stats (the volume endpoints), in the same key order.
-pub fn typed_result(result_type: &'static str, result: Value) -> QueryResult {
-    QueryResult {
-        status: "success",
-        data: QueryData {
-            result_type,
-            result,
-            stats: None,
-            encoding_flags: None,
-        },
-    }
+    success(QueryData {
+        result_type,
+        result,
+        stats: Some(stats),
+        encoding_flags: categorize.then_some(["categorize-labels"]),
+    })
 }
 
 #[cfg(test)]

@@ -95,6 +95,16 @@ async fn result_type_precedes_result_as_in_loki() {
         assert_eq!(v["data"]["resultType"], want, "{path}");
         assert!(!v["data"]["result"].is_null(), "{path}");
     }
+    // The metadata endpoints share the envelope and its order.
+    let window = vec![
+        ("start", (NOW - 600 * NS).to_string()),
+        ("end", NOW.to_string()),
+    ];
+    for path in ["/loki/api/v1/labels", "/loki/api/v1/series"] {
+        let (status, body) = s.get_raw(path, &window).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(at(&body, "status") < at(&body, "data"), "{path}: {body}");
+    }
     s.indexer.shutdown().await.expect("shutdown");
 }
 
