@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::assemble::{AssembleOptions, Assembler, Format, Stream};
 use crate::checkpoint::FileState;
 use crate::enrich::{Meta, Origin};
-use crate::identity::{FileKey, Fingerprint};
+use crate::identity::{FileKey, Fingerprint, GzStamp};
 use crate::tail::Reader;
 
 /// One known file identity.
@@ -171,8 +171,9 @@ pub struct FileTable {
     pub files: HashMap<String, Tracked>,
     /// Device+inode of open plain files → id.
     pub live: HashMap<FileKey, String>,
-    /// Device+inode of gzip files already handled → id being read from it, or `None` (nothing to read).
-    pub gz_seen: HashMap<FileKey, Option<String>>,
+    /// Device+inode of gzip files already handled → the stamp they had then and the id being read from it, or
+    /// `None` (nothing to read). A different stamp at the same inode is another file (or more of it).
+    pub gz_seen: HashMap<FileKey, (GzStamp, Option<String>)>,
     /// Ids forgotten since the last sealed batch.
     pub removed: Vec<String>,
 }

@@ -31,6 +31,29 @@ impl FileKey {
     }
 }
 
+/// Size and modification time of a `.gz` file: what tells one compressed file's content at an inode from
+/// another's. A `.gz` is never modified once complete, but its inode is: ext4 hands a deleted file's inode
+/// to the next file created, so the `.gz` written right after the oldest one is deleted often has the same
+/// device and inode; and Docker writes `.1.gz` in place, so it grows while it is compressed. A rename (the
+/// `.1.gz` → `.2.gz` shift) keeps both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GzStamp {
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i128,
+}
+
+impl GzStamp {
+    /// The stamp of a stat result.
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        GzStamp {
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
 /// Hash of the first `len` bytes of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Fingerprint {

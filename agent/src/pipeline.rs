@@ -17,7 +17,7 @@ use crate::discover::{ChangeWatcher, Discovery};
 use crate::enrich::Enricher;
 use crate::error::AgentError;
 use crate::files::{FileTable, Tracked};
-use crate::identity::{read_head, FileKey, Fingerprint};
+use crate::identity::{read_head, FileKey, Fingerprint, GzStamp};
 use crate::metrics::Metrics;
 use crate::options::AgentOptions;
 use crate::records::{emit, ensure_meta, fallback, Batch};
@@ -53,7 +53,7 @@ pub struct Pipeline {
     events: Vec<Event>,
     /// Read buffer shared by all files.
     scratch: Vec<u8>,
-    pub(crate) gz_failures: HashMap<FileKey, u32>,
+    pub(crate) gz_failures: HashMap<FileKey, (GzStamp, u32)>,
     pub(crate) deferred: HashMap<FileKey, Instant>,
     /// New short files waiting for their size to settle: size and since when.
     pub(crate) settling: HashMap<FileKey, (u64, Instant)>,

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::enrich::origin_from_path;
 use crate::files::{format_of, new_state, now_unix, open_plain, Tracked};
-use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint, HEAD_LEN};
+use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint, GzStamp, HEAD_LEN};
 use crate::metrics::{GiveUp, Metrics};
 use crate::pipeline::Pipeline;
 use crate::tail::Reader;
@@ -36,7 +36,7 @@ impl Pipeline {
             let key = FileKey::of(&meta);
             if is_gz(&path) {
                 gz_present.insert(key);
-                self.found_gz(&path, key, now);
+                self.found_gz(&path, key, GzStamp::of(&meta), now);
             } else {
                 self.found_plain(&path, key, now);
             }
@@ -205,22 +205,34 @@ impl Pipeline {
         self.start(&id, Reader::plain(file, offset), path, Some(key), now);
     }
 
-    fn found_gz(&mut self, path: &Path, key: FileKey, now: Instant) {
-        if let Some(seen) = self.table.gz_seen.get(&key) {
-            if let Some(t) = seen.as_ref().and_then(|id| self.table.files.get_mut(id)) {
-                t.in_scan = true;
+    fn found_gz(&mut self, path: &Path, key: FileKey, stamp: GzStamp, now: Instant) {
+        if let Some((seen_stamp, seen)) = self.table.gz_seen.get(&key) {
+            let seen = seen.clone();
+            let reading = seen
+                .as_ref()
+                .and_then(|id| self.table.files.get(id))
+                .is_some_and(|t| t.reader.is_some());
+            // Being read from it: it is the same file (an open file keeps its inode), growing if anything.
+            if *seen_stamp == stamp || reading {
+                if let Some(t) = seen.as_ref().and_then(|id| self.table.files.get_mut(id)) {
+                    t.in_scan = true;
+                }
+                return;
             }
-            return;
+            // Other content at this inode: a deleted `.gz`'s inode reused by a newer one between two scans, or a
+            // `.gz` compressed in place (Docker) that has grown since it was seen. Decide afresh.
+            self.table.gz_seen.remove(&key);
         }
         let head = match read_gz_head(path) {
             Ok(h) => h,
             Err(e) => {
-                self.gz_attempt_failed(path, key, &e.to_string());
+                self.gz_attempt_failed(path, key, stamp, &e.to_string());
                 return;
             }
         };
         if head.is_empty() {
-            self.table.gz_seen.insert(key, None);
+            // Nothing decompressed yet (Docker creates the `.gz`, then writes it): looked at again once it grows.
+            self.table.gz_seen.insert(key, (stamp, None));
             return;
         }
         for id in self.table.content_matches(path, &head) {
@@ -232,7 +244,7 @@ impl Pipeline {
             }
             if t.state.finished {
                 // Drained completely before it was compressed: nothing to read (no need to decompress it).
-                self.table.gz_seen.insert(key, Some(id.clone()));
+                self.table.gz_seen.insert(key, (stamp, Some(id.clone())));
                 if let Some(t) = self.table.files.get_mut(&id) {
                     t.in_scan = true;
                 }
@@ -242,15 +254,15 @@ impl Pipeline {
             match Reader::gz(path, off) {
                 Ok(r) => {
                     info!(file = %path.display(), offset = off, "continuing a rotated file from its compressed copy");
-                    self.table.gz_seen.insert(key, Some(id.clone()));
+                    self.table.gz_seen.insert(key, (stamp, Some(id.clone())));
                     self.start(&id, r, path, None, now);
                 }
-                Err(e) => self.gz_attempt_failed(path, key, &e.to_string()),
+                Err(e) => self.gz_attempt_failed(path, key, stamp, &e.to_string()),
             }
             return;
         }
         if self.first_start && self.initial_scan && self.opts.read_from_end {
-            self.table.gz_seen.insert(key, None);
+            self.table.gz_seen.insert(key, (stamp, None));
             return;
         }
         match Reader::gz(path, 0) {
@@ -259,20 +271,26 @@ impl Pipeline {
                 let t = self.new_tracked(path, None, Fingerprint::of(&head), 0, now);
                 let id = t.state.id.clone();
                 self.table.insert(t);
-                self.table.gz_seen.insert(key, Some(id.clone()));
+                self.table.gz_seen.insert(key, (stamp, Some(id.clone())));
                 self.start(&id, r, path, None, now);
             }
-            Err(e) => self.gz_attempt_failed(path, key, &e.to_string()),
+            Err(e) => self.gz_attempt_failed(path, key, stamp, &e.to_string()),
         }
     }
 
-    fn gz_attempt_failed(&mut self, path: &Path, key: FileKey, reason: &str) {
-        let n = self.gz_failures.entry(key).or_insert(0);
+    /// Counts a failed attempt at a compressed file; attempts count only while the file is unchanged (one still
+    /// being written is not broken), and the file is given up after [`GZ_ATTEMPTS`].
+    fn gz_attempt_failed(&mut self, path: &Path, key: FileKey, stamp: GzStamp, reason: &str) {
+        let (at, n) = self.gz_failures.entry(key).or_insert((stamp, 0));
+        if *at != stamp {
+            *at = stamp;
+            *n = 0;
+        }
         *n += 1;
         if *n >= GZ_ATTEMPTS {
             warn!(file = %path.display(), reason, "compressed file unreadable; given up");
             self.metrics.give_up(GiveUp::BadGzip, 1);
-            self.table.gz_seen.insert(key, None);
+            self.table.gz_seen.insert(key, (stamp, None));
         }
     }
 
@@ -281,7 +299,9 @@ impl Pipeline {
         if let Some(t) = self.table.files.get_mut(id) {
             t.detach();
         }
-        self.table.gz_seen.retain(|_, v| v.as_deref() != Some(id));
+        self.table
+            .gz_seen
+            .retain(|_, (_, v)| v.as_deref() != Some(id));
     }
 
     /// The file at this identity's inode was truncated: ship what was read, keep the old identity (without
