@@ -59,7 +59,12 @@ pub struct Indexer {
     threads: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
     started_ns: i64,
+    /// When records older than retention were last reported in the log (ns; 0 = never).
+    old_warned_ns: std::sync::atomic::AtomicI64,
 }
+
+/// Refusals of records older than retention are logged at most this often (they are counted always).
+const OLD_WARN_EVERY_NS: i64 = 60 * 1_000_000_000;
 
 impl Indexer {
     /// Opens the data dir, replays the WAL past every partition's last commit, and starts the WAL writer,
@@ -179,6 +184,7 @@ impl Indexer {
             threads: Mutex::new(vec![t1, t2]),
             closed: AtomicBool::new(false),
             started_ns,
+            old_warned_ns: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -242,8 +248,18 @@ impl Indexer {
         let now = self.opts.clock.now_ns();
         let retention = &self.opts.retention;
         let before = records.len();
-        records.retain(|r| r.ts >= now.saturating_sub(dur_ns(retention.period_for(&r.namespace))));
+        let mut newest_old = None;
+        records.retain(|r| {
+            let keep = r.ts >= now.saturating_sub(dur_ns(retention.period_for(&r.namespace)));
+            if !keep {
+                newest_old = newest_old.max(Some(r.ts));
+            }
+            keep
+        });
         let rejected_old = (before - records.len()) as u64;
+        if let Some(ts) = newest_old {
+            self.warn_old(agent, rejected_old, ts, now);
+        }
         let size = body.ndjson_len;
         let limit = self.opts.max_pending_bytes;
         let prev = self.pending.fetch_add(size, Ordering::SeqCst);
@@ -295,6 +311,30 @@ impl Indexer {
                 rejected_old: 0,
             },
         })
+    }
+
+    /// Logs (at most once a minute) that records older than retention were refused, with what to do about it.
+    fn warn_old(&self, agent: &str, refused: u64, newest_ts: i64, now: i64) {
+        let last = self.old_warned_ns.load(Ordering::Relaxed);
+        if last != 0 && now - last < OLD_WARN_EVERY_NS {
+            return;
+        }
+        if self
+            .old_warned_ns
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let age_h = (now - newest_ts) / 3_600_000_000_000;
+        tracing::warn!(
+            agent,
+            refused,
+            newest_refused_age_hours = age_h,
+            retention = %logmind_protocol::units::format_duration(self.opts.retention.period),
+            "refused records older than the retention period (counted in logmind_ingest_rejected_old_total); \
+             a longer retention (--retention) keeps such data, `logmind generate --start now-1h` writes recent data"
+        );
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Result<T> {
