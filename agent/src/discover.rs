@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use notify::{RecursiveMode, Watcher as _};
@@ -20,7 +20,7 @@ use crate::error::AgentError;
 const MAX_DEPTH: usize = 16;
 
 /// The compiled include/exclude globs and the base directories to walk.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Discovery {
     include: GlobSet,
     exclude: GlobSet,
@@ -134,6 +134,48 @@ impl Discovery {
     }
 }
 
+/// Most files held by [`EarlyOpens`] between two scans (more are left to the scan).
+const MAX_EARLY: usize = 1024;
+
+/// Files opened by the notification handler the moment they were created or renamed. A file rotated away and deleted
+/// before the next scan saw it (rotation faster than the scan interval, or the reader busy in an fsync) is then
+/// still read whole from this descriptor: an open descriptor keeps a deleted file's content.
+#[derive(Clone)]
+pub struct EarlyOpens {
+    disc: Arc<Discovery>,
+    files: Arc<Mutex<Vec<(PathBuf, fs::File)>>>,
+}
+
+impl EarlyOpens {
+    /// Opens files that `disc` wants (plain ones: compressed copies are recognised by content).
+    pub fn new(disc: Discovery) -> Self {
+        EarlyOpens {
+            disc: Arc::new(disc),
+            files: Arc::default(),
+        }
+    }
+
+    fn created(&self, path: &Path) {
+        if crate::identity::is_gz(path)
+            || !self.disc.wants(path)
+            || !fs::metadata(path).is_ok_and(|m| m.is_file())
+        {
+            return;
+        }
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if files.len() < MAX_EARLY {
+            if let Ok(f) = fs::File::open(path) {
+                files.push((path.to_owned(), f));
+            }
+        }
+    }
+
+    /// The files opened since the last call.
+    pub fn take(&self) -> Vec<(PathBuf, fs::File)> {
+        std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// Change notifications for the base directories; falls back to polling when unavailable.
 pub struct ChangeWatcher {
     watcher: Option<notify::RecommendedWatcher>,
@@ -144,13 +186,23 @@ pub struct ChangeWatcher {
 }
 
 impl ChangeWatcher {
-    /// A watcher that signals `wake` (a bounded channel; a full channel already means "wake up").
-    pub fn new(wake: SyncSender<()>) -> Self {
+    /// A watcher that signals `wake` (a bounded channel; a full channel already means "wake up") and opens
+    /// created files into `early`.
+    pub fn new(wake: SyncSender<()>, early: EarlyOpens) -> Self {
         let structural = Arc::new(AtomicBool::new(true));
         let flag = structural.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
                 use notify::event::{EventKind, ModifyKind};
+                // Created, or renamed into place (a rename's source path no longer exists and is skipped).
+                if matches!(
+                    ev.kind,
+                    EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+                ) {
+                    for p in &ev.paths {
+                        early.created(p);
+                    }
+                }
                 if !matches!(
                     ev.kind,
                     EventKind::Modify(ModifyKind::Data(_)) | EventKind::Access(_)

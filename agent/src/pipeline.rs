@@ -13,7 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::assemble::{AssembleOptions, Event};
 use crate::checkpoint::{self, Checkpoint, FileState};
-use crate::discover::{ChangeWatcher, Discovery};
+use crate::discover::{ChangeWatcher, Discovery, EarlyOpens};
 use crate::enrich::Enricher;
 use crate::error::AgentError;
 use crate::files::{FileTable, Tracked};
@@ -39,6 +39,8 @@ pub struct Pipeline {
     pub(crate) opts: Arc<AgentOptions>,
     pub(crate) asm_opts: Arc<AssembleOptions>,
     pub(crate) disc: Discovery,
+    /// Files opened by the change watcher when they were created (see [`EarlyOpens`]).
+    pub(crate) early: EarlyOpens,
     pub(crate) table: FileTable,
     pub(crate) spool: Arc<Spool>,
     pub(crate) metrics: Arc<Metrics>,
@@ -112,6 +114,7 @@ impl Pipeline {
         Ok(Pipeline {
             opts,
             asm_opts,
+            early: EarlyOpens::new(disc.clone()),
             disc,
             table,
             spool,
@@ -129,6 +132,11 @@ impl Pipeline {
             deferred: HashMap::new(),
             settling: HashMap::new(),
         })
+    }
+
+    /// The handle through which the change watcher opens created files for this pipeline.
+    pub fn early_opens(&self) -> EarlyOpens {
+        self.early.clone()
     }
 
     /// Runs until `stop` is set; then seals what is batched and writes a final checkpoint.

@@ -29,17 +29,22 @@ impl Pipeline {
             t.in_scan = false;
         }
         let mut gz_present = std::collections::HashSet::new();
+        let mut scanned = std::collections::HashSet::new();
         for path in paths {
             let Ok(meta) = fs::metadata(&path) else {
                 continue;
             };
             let key = FileKey::of(&meta);
+            scanned.insert(key);
             if is_gz(&path) {
                 gz_present.insert(key);
                 self.found_gz(&path, key, GzStamp::of(&meta), now);
             } else {
                 self.found_plain(&path, key, now);
             }
+        }
+        for (path, file) in self.early.take() {
+            self.found_early(&path, file, &scanned, now);
         }
         self.table.gz_seen.retain(|k, _| gz_present.contains(k));
         self.deferred.retain(|_, t| now - *t < COPY_DECIDE * 4);
@@ -203,6 +208,35 @@ impl Pipeline {
         let id = t.state.id.clone();
         self.table.insert(t);
         self.start(&id, Reader::plain(file, offset), path, Some(key), now);
+    }
+
+    /// A file the change watcher opened when it was created. Nothing to do when the scan found it (at its path or
+    /// renamed) or its content is known; when it is gone already (rotated away and deleted between two scans) it
+    /// is read whole from the descriptor, then closed like any deleted file.
+    fn found_early(
+        &mut self,
+        path: &Path,
+        file: fs::File,
+        scanned: &std::collections::HashSet<FileKey>,
+        now: Instant,
+    ) {
+        let Ok(meta) = file.metadata() else { return };
+        let key = FileKey::of(&meta);
+        if scanned.contains(&key) || self.table.live.contains_key(&key) {
+            return;
+        }
+        let Ok(head) = read_head(&file) else { return };
+        if head.is_empty() || !self.table.content_matches(path, &head).is_empty() {
+            return;
+        }
+        info!(file = %path.display(), bytes = meta.len(), "file rotated away before a scan saw it; reading it from the descriptor opened when it was created");
+        let t = self.new_tracked(path, Some(key), Fingerprint::of(&head), 0, now);
+        let id = t.state.id.clone();
+        self.table.insert(t);
+        self.start(&id, Reader::plain(file, 0), path, Some(key), now);
+        if let Some(t) = self.table.files.get_mut(&id) {
+            t.in_scan = false; // not at any path: drained, then closed (below)
+        }
     }
 
     fn found_gz(&mut self, path: &Path, key: FileKey, stamp: GzStamp, now: Instant) {

@@ -71,7 +71,7 @@ pub async fn run(
             .name("logmind-reader".into())
             .spawn(move || {
                 let (wake_tx, wake_rx) = wake_channel();
-                let watcher = ChangeWatcher::new(wake_tx);
+                let watcher = ChangeWatcher::new(wake_tx, pipeline.early_opens());
                 let res = pipeline.run(stop, wake_rx, watcher);
                 alive.store(false, Ordering::Relaxed);
                 let _ = done_tx.send(res);

@@ -11,6 +11,7 @@ mod enrich_agent;
 mod enrich_docker;
 mod enrich_fake_api;
 mod enrich_kube;
+mod fast_rotation;
 mod gz_inode_reuse;
 mod logrotate;
 mod model;
