@@ -225,6 +225,9 @@ impl Pipeline {
         if scanned.contains(&key) || self.table.live.contains_key(&key) {
             return;
         }
+        if fs::metadata(path).is_ok_and(|m| FileKey::of(&m) == key) {
+            return; // created after the walk passed its directory: the next scan has it
+        }
         let Ok(head) = read_head(&file) else { return };
         if head.is_empty() || !self.table.content_matches(path, &head).is_empty() {
             return;
