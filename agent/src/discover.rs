@@ -15,6 +15,7 @@ use notify::{RecursiveMode, Watcher as _};
 use tracing::{info, warn};
 
 use crate::error::AgentError;
+use crate::identity::FileKey;
 
 /// Deepest directory walk below a base directory.
 const MAX_DEPTH: usize = 16;
@@ -134,8 +135,8 @@ impl Discovery {
     }
 }
 
-/// Most files held by [`EarlyOpens`] between two scans (more are left to the scan).
-const MAX_EARLY: usize = 1024;
+/// Most files held by [`EarlyOpens`] at once (more are left to the scan), well below the usual 1,024 descriptors.
+const MAX_EARLY: usize = 256;
 
 /// Files opened by the notification handler the moment they were created or renamed. A file rotated away and deleted
 /// before the next scan saw it (rotation faster than the scan interval, or the reader busy in an fsync) is then
@@ -143,8 +144,23 @@ const MAX_EARLY: usize = 1024;
 #[derive(Clone)]
 pub struct EarlyOpens {
     disc: Arc<Discovery>,
-    files: Arc<Mutex<Vec<(PathBuf, fs::File)>>>,
+    files: Arc<Mutex<Vec<EarlyFile>>>,
 }
+
+/// A file held open by [`EarlyOpens`].
+pub struct EarlyFile {
+    /// The path it was opened at.
+    pub path: PathBuf,
+    /// The descriptor.
+    pub file: fs::File,
+    /// Its device and inode.
+    pub key: FileKey,
+    /// When it was opened (a file the scans see but do not take up is held at most [`EARLY_HOLD`]).
+    pub since: std::time::Instant,
+}
+
+/// Longest time a file that is still at a path, but not being read, stays held open.
+pub const EARLY_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl EarlyOpens {
     /// Opens files that `disc` wants (plain ones: compressed copies are recognised by content).
@@ -162,17 +178,42 @@ impl EarlyOpens {
         {
             return;
         }
-        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        if files.len() < MAX_EARLY {
-            if let Ok(f) = fs::File::open(path) {
-                files.push((path.to_owned(), f));
-            }
+        if self.lock().len() >= MAX_EARLY {
+            return;
+        }
+        // Opened outside the lock: the reader thread takes the list at every scan.
+        let Ok(file) = fs::File::open(path) else {
+            return;
+        };
+        let Ok(meta) = file.metadata() else { return };
+        let key = FileKey::of(&meta);
+        let mut files = self.lock();
+        // A rename is reported more than once (`Name(To)` and `Name(Both)`): one descriptor per file.
+        if files.len() < MAX_EARLY && !files.iter().any(|f| f.key == key) {
+            files.push(EarlyFile {
+                path: path.to_owned(),
+                file,
+                key,
+                since: std::time::Instant::now(),
+            });
         }
     }
 
-    /// The files opened since the last call.
-    pub fn take(&self) -> Vec<(PathBuf, fs::File)> {
-        std::mem::take(&mut *self.files.lock().unwrap_or_else(|e| e.into_inner()))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<EarlyFile>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The files held since the last call.
+    pub fn take(&self) -> Vec<EarlyFile> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Holds a file again until the next scan.
+    pub fn keep(&self, f: EarlyFile) {
+        let mut files = self.lock();
+        if !files.iter().any(|x| x.key == f.key) {
+            files.push(f);
+        }
     }
 }
 

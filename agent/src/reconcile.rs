@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use crate::discover::{EarlyFile, EARLY_HOLD};
 use crate::enrich::origin_from_path;
 use crate::files::{format_of, new_state, now_unix, open_plain, Tracked};
 use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint, GzStamp, HEAD_LEN};
@@ -23,7 +24,10 @@ const GZ_ATTEMPTS: u32 = 5;
 impl Pipeline {
     /// Matches the files of a fresh scan against the table.
     pub(crate) fn reconcile(&mut self, now: Instant) {
-        let paths = self.disc.scan();
+        let mut paths = self.disc.scan();
+        // Plain files first: a `.gz` whose plain original is still there (Docker compresses `.1` into `.1.gz`
+        // in place, then deletes `.1`) must find the original's identity rather than start one of its own.
+        paths.sort_by_key(|p| is_gz(p));
         Metrics::add(&self.metrics.scans, 1);
         for t in self.table.files.values_mut() {
             t.in_scan = false;
@@ -43,10 +47,11 @@ impl Pipeline {
                 self.found_plain(&path, key, now);
             }
         }
-        for (path, file) in self.early.take() {
-            self.found_early(&path, file, &scanned, now);
+        for f in self.early.take() {
+            self.found_early(f, &scanned, now);
         }
         self.table.gz_seen.retain(|k, _| gz_present.contains(k));
+        self.gz_failures.retain(|k, _| gz_present.contains(k));
         self.deferred.retain(|_, t| now - *t < COPY_DECIDE * 4);
         self.settling
             .retain(|_, (_, t)| now - *t < Duration::from_secs(60));
@@ -215,19 +220,26 @@ impl Pipeline {
     /// is read whole from the descriptor, then closed like any deleted file.
     fn found_early(
         &mut self,
-        path: &Path,
-        file: fs::File,
+        early: EarlyFile,
         scanned: &std::collections::HashSet<FileKey>,
         now: Instant,
     ) {
-        let Ok(meta) = file.metadata() else { return };
-        let key = FileKey::of(&meta);
-        if scanned.contains(&key) || self.table.live.contains_key(&key) {
+        let key = early.key;
+        if self.table.live.contains_key(&key) {
+            return; // being read
+        }
+        // Still at a path (seen by the scan but not taken up yet, e.g. settling, or created after the walk passed
+        // its directory): held until it is being read or gone.
+        if scanned.contains(&key) || fs::metadata(&early.path).is_ok_and(|m| FileKey::of(&m) == key)
+        {
+            if now.saturating_duration_since(early.since) < EARLY_HOLD {
+                self.early.keep(early);
+            }
             return;
         }
-        if fs::metadata(path).is_ok_and(|m| FileKey::of(&m) == key) {
-            return; // created after the walk passed its directory: the next scan has it
-        }
+        let EarlyFile { path, file, .. } = early;
+        let path = path.as_path();
+        let Ok(meta) = file.metadata() else { return };
         let Ok(head) = read_head(&file) else { return };
         if head.is_empty() || !self.table.content_matches(path, &head).is_empty() {
             return;
