@@ -84,6 +84,24 @@ impl Pipeline {
         t
     }
 
+    /// Tracks a file never seen before (its content starts with `head`) and starts reading it with `reader`,
+    /// positioned at `offset`; returns the new identity's id.
+    fn track_new(
+        &mut self,
+        path: &Path,
+        key: Option<FileKey>,
+        head: &[u8],
+        offset: u64,
+        reader: Reader,
+        now: Instant,
+    ) -> String {
+        let t = self.new_tracked(path, key, Fingerprint::of(head), offset, now);
+        let id = t.state.id.clone();
+        self.table.insert(t);
+        self.start(&id, reader, path, key, now);
+        id
+    }
+
     fn start(&mut self, id: &str, reader: Reader, path: &Path, key: Option<FileKey>, now: Instant) {
         let pod_wait = self.opts.pod_wait;
         let opts = self.asm_opts.clone();
@@ -209,10 +227,14 @@ impl Pipeline {
             0
         };
         info!(file = %path.display(), offset, "new file");
-        let t = self.new_tracked(path, Some(key), Fingerprint::of(&head), offset, now);
-        let id = t.state.id.clone();
-        self.table.insert(t);
-        self.start(&id, Reader::plain(file, offset), path, Some(key), now);
+        self.track_new(
+            path,
+            Some(key),
+            &head,
+            offset,
+            Reader::plain(file, offset),
+            now,
+        );
     }
 
     /// A file the change watcher opened when it was created. Nothing to do when the scan found it (at its path or
@@ -245,10 +267,7 @@ impl Pipeline {
             return;
         }
         info!(file = %path.display(), bytes = meta.len(), "file rotated away before a scan saw it; reading it from the descriptor opened when it was created");
-        let t = self.new_tracked(path, Some(key), Fingerprint::of(&head), 0, now);
-        let id = t.state.id.clone();
-        self.table.insert(t);
-        self.start(&id, Reader::plain(file, 0), path, Some(key), now);
+        let id = self.track_new(path, Some(key), &head, 0, Reader::plain(file, 0), now);
         if let Some(t) = self.table.files.get_mut(&id) {
             t.in_scan = false; // not at any path: drained, then closed (below)
         }
@@ -317,11 +336,8 @@ impl Pipeline {
         match Reader::gz(path, 0) {
             Ok(r) => {
                 info!(file = %path.display(), "new compressed file; reading it whole");
-                let t = self.new_tracked(path, None, Fingerprint::of(&head), 0, now);
-                let id = t.state.id.clone();
-                self.table.insert(t);
-                self.table.gz_seen.insert(key, (stamp, Some(id.clone())));
-                self.start(&id, r, path, None, now);
+                let id = self.track_new(path, None, &head, 0, r, now);
+                self.table.gz_seen.insert(key, (stamp, Some(id)));
             }
             Err(e) => self.gz_attempt_failed(path, key, stamp, &e.to_string()),
         }
