@@ -15,8 +15,7 @@ async fn files_deleted_before_any_scan_are_read_whole() {
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let id = "d".repeat(64);
-    let dd = root.path().join(format!("var/lib/docker/containers/{id}"));
-    fs::create_dir_all(&dd).unwrap();
+    let dd = docker_dir(root.path(), &id);
     let log = dd.join(format!("{id}-json.log"));
     let rotated = dd.join(format!("{id}-json.log.1"));
     let mut opts = test_options(&recv.url(), data.path(), root.path());

@@ -47,8 +47,7 @@ async fn a_new_gz_at_a_reused_inode_is_read() {
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let id = "e".repeat(64);
-    let dd = root.path().join(format!("var/lib/docker/containers/{id}"));
-    fs::create_dir_all(&dd).unwrap();
+    let dd = docker_dir(root.path(), &id);
     let gz = dd.join(format!("{id}-json.log.1.gz"));
     let mut want = Vec::new();
     fs::write(&gz, gz_bytes(&lines("first", 0, 20, &mut want))).unwrap();
@@ -86,8 +85,7 @@ async fn a_gz_seen_empty_then_written_in_place_is_read() {
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let id = "f".repeat(64);
-    let dd = root.path().join(format!("var/lib/docker/containers/{id}"));
-    fs::create_dir_all(&dd).unwrap();
+    let dd = docker_dir(root.path(), &id);
     let log = dd.join(format!("{id}-json.log"));
     let mut want = Vec::new();
     append(&log, &lines("current", 0, 5, &mut want));

@@ -19,8 +19,7 @@ async fn cri_and_docker_lines_are_shipped_enriched_exactly_once() {
     let recv = Receiver::start().await;
     let pd = pod_dir(root.path(), "shop", "checkout-7d4b9c-x2x9z", "web");
     let did = "a".repeat(64);
-    let dd = root.path().join(format!("var/lib/docker/containers/{did}"));
-    fs::create_dir_all(&dd).unwrap();
+    let dd = docker_dir(root.path(), &did);
     let mut want = Vec::new();
     for i in 0..50 {
         let m = format!("cri message {i} level=info request_id=req-{i}");
@@ -117,8 +116,7 @@ async fn docker_rotation_with_numbered_and_gzipped_files() {
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let id = "b".repeat(64);
-    let dd = root.path().join(format!("var/lib/docker/containers/{id}"));
-    fs::create_dir_all(&dd).unwrap();
+    let dd = docker_dir(root.path(), &id);
     let log = dd.join(format!("{id}-json.log"));
     let agent = Agent::start(test_options(&recv.url(), data.path(), root.path()));
     let mut want = Vec::new();
@@ -221,8 +219,7 @@ async fn docker_lines_with_json_escapes_and_bodies_arrive_intact() {
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let id = "c".repeat(64);
-    let dd = root.path().join(format!("var/lib/docker/containers/{id}"));
-    fs::create_dir_all(&dd).unwrap();
+    let dd = docker_dir(root.path(), &id);
     let log = dd.join(format!("{id}-json.log"));
     let mut want = Vec::new();
     for i in 0..40u64 {

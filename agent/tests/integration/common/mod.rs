@@ -289,6 +289,13 @@ pub fn pod_dir(root: &Path, ns: &str, pod: &str, container: &str) -> PathBuf {
     d
 }
 
+/// Creates `<root>/var/lib/docker/containers/<id>` and returns it.
+pub fn docker_dir(root: &Path, id: &str) -> PathBuf {
+    let d = root.join(format!("var/lib/docker/containers/{id}"));
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
 /// A free port on 127.0.0.1 (bound then released).
 pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
