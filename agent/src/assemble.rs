@@ -4,6 +4,11 @@
 //! (CRI `P`, Docker pieces without `\n`) per stream into one logical line, then applies the multi-line rules
 //! ([`crate::merge`]) per stream. Events of one stream are emitted in file-offset order, which is what makes
 //! checkpoints exact: see [`Assembler::pending_offset`] and [`Assembler::skip_before`].
+//!
+//! A rotation can fall inside a line (the runtime splits lines over 16 KiB into pieces) or inside a multi-line
+//! event (a stack trace). The rotated file's unfinished state is then handed to the file that follows it at its
+//! path ([`Assembler::hand_over`], [`Assembler::adopt`]), and the event is shipped once, under the identity and
+//! offset of the file where it started ([`Carried`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -15,6 +20,31 @@ use crate::merge::{
 };
 
 pub use crate::decode::Stream;
+
+/// Offset of an adopted event that holds no line of this file yet.
+pub const NO_OFFSET: u64 = u64::MAX;
+
+/// An event that started in an earlier file (rotated away in the middle of it) and was finished in this one: it
+/// is shipped under the identity and offset where it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// Identity of the file where the event started.
+    pub file: Arc<str>,
+    /// Offset of its first line in that file.
+    pub offset: u64,
+    /// Every earlier file holding part of it: (identity, offset of its first line there, offset just past its
+    /// last line there). Once the event is shipped, each of them counts it as emitted.
+    pub hops: Vec<(Arc<str>, u64, u64)>,
+}
+
+/// The unfinished state of a rotated file, for the file that follows it ([`Assembler::hand_over`]).
+#[derive(Debug, Default)]
+pub struct Handover {
+    streams: [(Option<Piece>, Option<Pending>); 2],
+    /// Per stream: the offset in the handing file of the first line handed over (its resume point until the
+    /// event is shipped), `None` when nothing of that stream was handed over.
+    pub offsets: [Option<u64>; 2],
+}
 
 /// The framing of a log file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +79,9 @@ pub struct Event {
     pub message: String,
     /// True when the event was longer than `max_event_bytes` and was cut.
     pub truncated: bool,
+    /// Set when the event started in an earlier file: `offset` is then [`NO_OFFSET`] when no line of it is in
+    /// this file.
+    pub carried: Option<Arc<Carried>>,
 }
 
 /// How events are assembled.
@@ -98,6 +131,7 @@ struct Piece {
     offset: u64,
     end_offset: u64,
     last: Instant,
+    carried: Option<Arc<Carried>>,
 }
 
 /// A multi-line event waiting for more lines.
@@ -109,6 +143,30 @@ struct Pending {
     offset: u64,
     end_offset: u64,
     last: Instant,
+    carried: Option<Arc<Carried>>,
+}
+
+/// `carried` (if any) extended by this file's part `offset..end_offset` (if any), or a new one starting here.
+fn carry_on(
+    carried: Option<Arc<Carried>>,
+    file: &Arc<str>,
+    offset: u64,
+    end_offset: u64,
+) -> Arc<Carried> {
+    match carried {
+        None => Arc::new(Carried {
+            file: Arc::clone(file),
+            offset,
+            hops: vec![(Arc::clone(file), offset, end_offset)],
+        }),
+        Some(c) if offset == NO_OFFSET => c,
+        Some(mut c) => {
+            Arc::make_mut(&mut c)
+                .hops
+                .push((Arc::clone(file), offset, end_offset));
+            c
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +185,7 @@ pub struct Assembler {
     last_ts: i64,
     scratch: Vec<u8>,
     stats: AssembleStats,
+    pushed: bool,
 }
 
 /// Where and when a piece was read.
@@ -146,6 +205,7 @@ struct Logical<'a> {
     offset: u64,
     end_offset: u64,
     last: Instant,
+    carried: Option<Arc<Carried>>,
 }
 
 impl Assembler {
@@ -158,6 +218,7 @@ impl Assembler {
             last_ts: 0,
             scratch: Vec::new(),
             stats: AssembleStats::default(),
+            pushed: false,
         }
     }
 
@@ -185,12 +246,70 @@ impl Assembler {
                 ]
             })
             .flatten()
+            .filter(|&o| o != NO_OFFSET)
             .min()
+    }
+
+    /// Whether an event is unfinished (a partial piece or a multi-line event waiting for more lines).
+    pub fn has_unfinished(&self) -> bool {
+        self.streams
+            .iter()
+            .any(|s| s.piece.is_some() || s.pending.is_some())
+    }
+
+    /// Whether nothing was pushed yet and nothing is buffered: a file that may continue an earlier one.
+    pub fn is_fresh(&self) -> bool {
+        !self.pushed && !self.has_unfinished()
+    }
+
+    /// The file (identity `file`) was rotated away in the middle of an event: takes every stream's unfinished
+    /// state for the file that follows it ([`Assembler::adopt`]). A stream holding both a waiting multi-line event
+    /// and a partial piece emits the waiting event to `out` and hands over the piece only. `None` when nothing is
+    /// unfinished.
+    pub fn hand_over(&mut self, file: &Arc<str>, out: &mut Vec<Event>) -> Option<Handover> {
+        if !self.has_unfinished() {
+            return None;
+        }
+        let mut h = Handover::default();
+        for stream in Stream::ALL {
+            let si = stream.index();
+            if self.streams[si].piece.is_some() {
+                self.emit_pending(stream, out);
+            }
+            let st = &mut self.streams[si];
+            if let Some(mut p) = st.piece.take() {
+                h.offsets[si] = (p.offset != NO_OFFSET).then_some(p.offset);
+                p.carried = Some(carry_on(p.carried.take(), file, p.offset, p.end_offset));
+                (p.offset, p.end_offset) = (NO_OFFSET, 0);
+                h.streams[si].0 = Some(p);
+            } else if let Some(mut p) = st.pending.take() {
+                h.offsets[si] = (p.offset != NO_OFFSET).then_some(p.offset);
+                p.carried = Some(carry_on(p.carried.take(), file, p.offset, p.end_offset));
+                (p.offset, p.end_offset) = (NO_OFFSET, 0);
+                h.streams[si].1 = Some(p);
+            }
+        }
+        Some(h)
+    }
+
+    /// Continues the unfinished state an earlier file handed over: its next lines join it as if the file had not
+    /// been rotated. Meant for a fresh assembler; a stream already holding something is flushed to `out` first.
+    pub fn adopt(&mut self, h: Handover, out: &mut Vec<Event>) {
+        for (stream, (piece, pending)) in Stream::ALL.into_iter().zip(h.streams) {
+            if piece.is_none() && pending.is_none() {
+                continue;
+            }
+            self.flush_stream(stream, out);
+            let st = &mut self.streams[stream.index()];
+            st.piece = piece;
+            st.pending = pending;
+        }
     }
 
     /// Feeds one physical line; complete events are appended to `out`. Malformed lines are counted and
     /// emitted as an event with the raw text on stdout (after anything buffered on stdout), never dropped.
     pub fn push(&mut self, line: RawLine<'_>, now: Instant, out: &mut Vec<Event>) {
+        self.pushed = true;
         let end_offset = line.offset + line.bytes.len() as u64 + 1;
         let cap = self.opts.max_event_bytes;
         match self.format {
@@ -247,6 +366,7 @@ impl Assembler {
                             offset: line.offset,
                             end_offset,
                             last: now,
+                            carried: None,
                         };
                         self.logical(d.stream, logical, out);
                     } else {
@@ -269,14 +389,8 @@ impl Assembler {
         self.flush_stream(Stream::Stdout, out);
         let text = self.utf8(line.bytes);
         let buf = CapBuf::with(&text, self.opts.max_event_bytes);
-        self.emit(
-            Stream::Stdout,
-            buf,
-            self.last_ts,
-            line.offset,
-            end_offset,
-            out,
-        );
+        let at = (line.offset, end_offset);
+        self.emit(Stream::Stdout, buf, self.last_ts, at, None, out);
     }
 
     fn utf8<'b>(&mut self, bytes: &'b [u8]) -> Cow<'b, str> {
@@ -310,6 +424,9 @@ impl Assembler {
             } else {
                 p.dropped += append_capped(&mut p.raw, content, cap) + dropped;
             }
+            if p.offset == NO_OFFSET {
+                p.offset = at.offset;
+            }
             p.end_offset = at.end_offset;
             p.last = at.now;
             if partial {
@@ -329,6 +446,7 @@ impl Assembler {
                 offset: at.offset,
                 end_offset: at.end_offset,
                 last: at.now,
+                carried: None,
             });
             return;
         }
@@ -340,6 +458,7 @@ impl Assembler {
             offset: at.offset,
             end_offset: at.end_offset,
             last: at.now,
+            carried: None,
         };
         self.logical(stream, logical, out);
     }
@@ -365,6 +484,7 @@ impl Assembler {
             offset: p.offset,
             end_offset: p.end_offset,
             last: p.last,
+            carried: p.carried,
         };
         self.logical(stream, logical, out);
     }
@@ -381,6 +501,9 @@ impl Assembler {
                     self.stats.multiline_merged += 1;
                     p.buf.push_line(&line.text, cap);
                     p.buf.dropped += line.dropped;
+                    if p.offset == NO_OFFSET {
+                        p.offset = line.offset;
+                    }
                     p.end_offset = line.end_offset;
                     p.last = line.last;
                     if let Step::ContinueAs(mode) = step {
@@ -401,9 +524,11 @@ impl Assembler {
                         offset: line.offset,
                         end_offset: line.end_offset,
                         last: line.last,
+                        carried: line.carried,
                     });
                 } else {
-                    self.emit(stream, buf, line.ts, line.offset, line.end_offset, out);
+                    let at = (line.offset, line.end_offset);
+                    self.emit(stream, buf, line.ts, at, line.carried, out);
                 }
             }
         }
@@ -418,17 +543,18 @@ impl Assembler {
                 let keep = buf.text.trim_end_matches('\n').len();
                 buf.text.truncate(keep);
             }
-            self.emit(stream, buf, p.ts, p.offset, p.end_offset, out);
+            self.emit(stream, buf, p.ts, (p.offset, p.end_offset), p.carried, out);
         }
     }
 
+    /// Emits one event; `at`: (offset, end offset) of its lines in this file.
     fn emit(
         &mut self,
         stream: Stream,
         buf: CapBuf,
         ts: i64,
-        offset: u64,
-        end_offset: u64,
+        (offset, end_offset): (u64, u64),
+        carried: Option<Arc<Carried>>,
         out: &mut Vec<Event>,
     ) {
         let (message, truncated) = buf.finish();
@@ -442,6 +568,7 @@ impl Assembler {
             end_offset,
             message,
             truncated,
+            carried,
         });
     }
 
@@ -488,6 +615,9 @@ impl Assembler {
     }
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod carry_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod props;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::assemble::{AssembleOptions, Assembler, Format, Stream};
 use crate::checkpoint::FileState;
@@ -43,6 +43,16 @@ pub struct Tracked {
     pub seen_malformed: u64,
     /// The file size at the last head check.
     pub checked_size: u64,
+    /// Per stream: offset of an unfinished event handed to the file that followed this one at its path and not
+    /// shipped yet (the checkpoint stays before it).
+    pub handed: [Option<u64>; 2],
+    /// Whether the check for an earlier file to continue (see [`crate::assemble::Assembler::adopt`]) was done.
+    pub linked: bool,
+    /// Since when the file waits for the files rotated before it to be read to their end.
+    pub link_wait: Option<Instant>,
+    /// Birth time of the file (modification time where the file system keeps none), taken while it is read
+    /// uncompressed: the rotation order of the files of one path.
+    pub born: Option<SystemTime>,
 }
 
 /// Framing of a file, from its name.
@@ -55,6 +65,18 @@ pub fn format_of(path: &Path) -> Format {
     } else {
         Format::Cri
     }
+}
+
+/// The path a rotated file had while it was written: its name cut after `.log` (`0.log.20240115-120000.gz` →
+/// `0.log`, `<id>-json.log.1` → `<id>-json.log`, `app.log-20240101` → `app.log`); `None` for other names.
+pub fn live_path(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let end = name
+        .match_indices(".log")
+        .map(|(i, _)| i + 4)
+        .filter(|&e| matches!(name.as_bytes().get(e), None | Some(b'.' | b'-')))
+        .last()?;
+    Some(path.with_file_name(&name[..end]))
 }
 
 impl Tracked {
@@ -75,6 +97,10 @@ impl Tracked {
             dirty: false,
             seen_malformed: 0,
             checked_size: 0,
+            handed: [None; 2],
+            linked: false,
+            link_wait: None,
+            born: None,
         }
     }
 
@@ -89,6 +115,12 @@ impl Tracked {
         self.detached_since = None;
         self.last_growth = now;
         self.seen_malformed = 0;
+        self.linked = self.state.gz;
+        self.link_wait = None;
+        if self.born.is_none() {
+            let m = self.reader.as_ref().and_then(|r| r.file()?.metadata().ok());
+            self.born = m.and_then(|m| m.created().or_else(|_| m.modified()).ok());
+        }
         self.dirty = true;
     }
 
@@ -99,13 +131,14 @@ impl Tracked {
 
     /// Offset the checkpoint may move to: nothing before it is unshipped.
     pub fn resume_offset(&self) -> u64 {
-        match (&self.reader, &self.asm) {
+        let at = match (&self.reader, &self.asm) {
             (Some(r), Some(a)) => a
                 .pending_offset()
                 .map_or(r.line_offset(), |p| p.min(r.line_offset())),
             (Some(r), None) => r.line_offset(),
             _ => self.state.offset,
-        }
+        };
+        self.handed.iter().flatten().fold(at, |a, &h| a.min(h))
     }
 
     /// The state with the current resume offset.

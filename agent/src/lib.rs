@@ -7,6 +7,7 @@
 //! `pipeline`, with `checkpoint` remembering how far each file identity was made durable. Entry point: [`run`].
 
 pub mod assemble;
+pub mod carry;
 pub mod checkpoint;
 pub mod decode;
 pub mod discover;

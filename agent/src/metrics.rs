@@ -49,6 +49,8 @@ pub struct Metrics {
     pub rotations: AtomicU64,
     /// Truncations (copytruncate) seen.
     pub truncations: AtomicU64,
+    /// Unfinished events (a split line, a stack trace) continued in the file that followed a rotation.
+    pub events_continued: AtomicU64,
     /// Bytes given up: deleted file not drained in time.
     pub given_up_deleted_bytes: AtomicU64,
     /// Events given up: batches rejected by the indexer.
@@ -184,6 +186,12 @@ impl Metrics {
             "counter",
             "Truncations (copytruncate) seen.",
             g(&self.truncations),
+        );
+        one(
+            "logmind_agent_events_continued_across_rotation_total",
+            "counter",
+            "Unfinished events (a split line, a stack trace) continued in the file that followed a rotation.",
+            g(&self.events_continued),
         );
         one(
             "logmind_agent_checkpoints_total",

@@ -45,14 +45,14 @@ pub struct Pipeline {
     pub(crate) spool: Arc<Spool>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) enricher: Arc<Enricher>,
-    batch: Batch,
+    pub(crate) batch: Batch,
     next_seq: u64,
     /// No checkpoint existed: files found by the first scan may start at their end (`read_from_end`).
     pub(crate) first_start: bool,
     pub(crate) initial_scan: bool,
     changed: bool,
     spool_full: bool,
-    events: Vec<Event>,
+    pub(crate) events: Vec<Event>,
     /// Read buffer shared by all files.
     scratch: Vec<u8>,
     pub(crate) gz_failures: HashMap<FileKey, (GzStamp, u32)>,
@@ -239,6 +239,9 @@ impl Pipeline {
                 busy = true;
                 continue;
             }
+            if !self.link(&id, now) {
+                continue; // an earlier file at its path is read to its end first
+            }
             let Some(t) = self.table.files.get_mut(&id) else {
                 continue;
             };
@@ -394,6 +397,18 @@ impl Pipeline {
     fn seal(&mut self) -> Result<(), AgentError> {
         if self.batch.records == 0 {
             return Ok(());
+        }
+        // Events that started in earlier files: those files count them as emitted with this batch.
+        for (c, si) in std::mem::take(&mut self.batch.carried) {
+            for (file, start, end) in &c.hops {
+                if let Some(t) = self.table.files.get_mut(&**file) {
+                    if t.handed[si] == Some(*start) {
+                        t.handed[si] = None;
+                    }
+                    t.state.last_emitted[si] = t.state.last_emitted[si].max(*end);
+                    t.dirty = true;
+                }
+            }
         }
         let files: Vec<FileState> = self
             .table

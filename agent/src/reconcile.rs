@@ -395,6 +395,8 @@ impl Pipeline {
         let mut nt = self.new_tracked(&path, key, fp, 0, now);
         nt.origin = origin;
         nt.meta = meta;
+        // Its content starts now: after the copy logrotate made, which continues the old content.
+        nt.born = Some(std::time::SystemTime::now());
         let nid = nt.state.id.clone();
         self.table.insert(nt);
         self.start(&nid, Reader::plain(file, 0), &path, key, now);
@@ -402,6 +404,7 @@ impl Pipeline {
 
     /// Ships what is buffered and closes the file: it is finished.
     pub(crate) fn finish(&mut self, id: &str, why: &str) {
+        self.hand_to_successor(id);
         self.flush_all(id, true);
         if let Some(t) = self.table.files.get_mut(id) {
             info!(file = %t.state.path.display(), why, "file finished and closed");

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use logmind_protocol::batch::{encode_parts, EventParts, RecordPrefix, SharedParts};
 
-use crate::assemble::Event;
+use crate::assemble::{Carried, Event, NO_OFFSET};
 use crate::enrich::{Enricher, Meta};
 use crate::files::Tracked;
 use crate::lz4::Lz4Frames;
@@ -28,6 +28,9 @@ pub struct Batch {
     pub frames: Lz4Frames,
     /// Extraction buffers.
     found: Found<'static>,
+    /// Events in the body that started in an earlier file, with their stream index: when the batch is sealed,
+    /// those files count them as emitted.
+    pub carried: Vec<(Arc<Carried>, usize)>,
 }
 
 /// Resolves the file's metadata once; false while waiting for the pod to appear in the cache.
@@ -80,17 +83,20 @@ pub(crate) fn emit(
     }
     let meta = t.meta.clone().unwrap_or_default();
     // Metadata and source identity are the same for every record of the file: encoded once per call.
-    let prefix = RecordPrefix::new(&SharedParts {
-        namespace: &meta.namespace,
-        app: &meta.app,
-        pod: &meta.pod,
-        container: &meta.container,
-        container_id: &meta.container_id,
-        restart: meta.restart,
-        node: &meta.node,
-        agent: &opts.agent_id,
-        file: &t.state.id,
-    });
+    let shared = |file: &str| {
+        RecordPrefix::new(&SharedParts {
+            namespace: &meta.namespace,
+            app: &meta.app,
+            pod: &meta.pod,
+            container: &meta.container,
+            container_id: &meta.container_id,
+            restart: meta.restart,
+            node: &meta.node,
+            agent: &opts.agent_id,
+            file,
+        })
+    };
+    let prefix = shared(&t.state.id);
     let n = events.len() as u64;
     let id_keys = IdKeys::new(&opts.extract);
     let mut found = std::mem::take(&mut batch.found);
@@ -101,7 +107,14 @@ pub(crate) fn emit(
         if ev.truncated {
             Metrics::add(&metrics.events_truncated, 1);
         }
-        t.state.last_emitted[ev.stream.index()] = ev.end_offset;
+        if ev.offset != NO_OFFSET {
+            t.state.last_emitted[ev.stream.index()] = ev.end_offset;
+        }
+        // An event that started in an earlier file is shipped under that file's identity and offset.
+        let (carried_prefix, offset) = match &ev.carried {
+            Some(c) => (Some(shared(&c.file)), c.offset),
+            None => (None, ev.offset),
+        };
         let parts = EventParts {
             ts: ev.ts,
             stream: ev.stream.as_str(),
@@ -110,10 +123,18 @@ pub(crate) fn emit(
             user_id: &f.user_id,
             trace_id: &f.trace_id,
             message: &ev.message,
-            offset: ev.offset,
+            offset,
         };
         let fields = f.fields.iter().map(|(k, v)| (&**k, &**v));
-        encode_parts(&prefix, &parts, fields, &mut batch.body);
+        encode_parts(
+            carried_prefix.as_ref().unwrap_or(&prefix),
+            &parts,
+            fields,
+            &mut batch.body,
+        );
+        if let Some(c) = ev.carried {
+            batch.carried.push((c, ev.stream.index()));
+        }
         found = f.recycle();
     }
     batch.found = found;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 
-fn spawn_agent(server: &str, data: &std::path::Path, root: &std::path::Path) -> Child {
+pub(crate) fn spawn_agent(server: &str, data: &std::path::Path, root: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_logmind-agent-test"))
         .args([
             "--server",

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod backpressure;
+mod carry;
 mod common;
 mod crash;
 mod enrich_agent;

@@ -1,0 +1,289 @@
+//! A rotation in the middle of an event: a line the runtime split into pieces (over 16 KiB), a stack trace. The
+//! file that follows at the path finishes what the rotated file left unfinished, and the event is shipped once,
+//! whole — also when the rotated file is compressed meanwhile, and across `kill -9` of the agent.
+
+use crate::common;
+use crate::crash::spawn_agent;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+/// A Docker json-file line holding one piece (`\n` only on the last piece of a line).
+fn docker_piece(piece: &str, last: bool, n: u64) -> String {
+    let nl = if last { "\\n" } else { "" };
+    format!(
+        "{{\"log\":\"{piece}{nl}\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00.{n:09}Z\"}}\n"
+    )
+}
+
+/// A CRI line with tag `P` (a piece) or `F` (the last piece).
+fn cri_piece(piece: &str, last: bool, n: u64) -> String {
+    let tag = if last { "F" } else { "P" };
+    format!("2024-05-01T10:00:00.{n:09}Z stdout {tag} {piece}\n")
+}
+
+/// A long message (`len` bytes) that names `n`.
+fn long(n: u64, len: usize) -> String {
+    let head = format!("long line {n} ");
+    let body: String = (0..len.saturating_sub(head.len()))
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    head + &body
+}
+
+/// `text` cut into `k` pieces at byte positions (ASCII).
+fn pieces(text: &str, k: usize) -> Vec<&str> {
+    let step = text.len().div_ceil(k);
+    (0..k)
+        .map(|i| &text[(i * step).min(text.len())..((i + 1) * step).min(text.len())])
+        .collect()
+}
+
+fn lines(from: u64, to: u64, docker_fmt: bool, want: &mut Vec<String>) -> String {
+    let mut text = String::new();
+    for n in from..to {
+        let m = format!("plain line {n}");
+        text.push_str(&if docker_fmt {
+            docker(&m, n)
+        } else {
+            cri(&m, n)
+        });
+        want.push(m);
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_line_split_by_rotation_is_one_event() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let id = "c".repeat(64);
+    let dd = docker_dir(root.path(), &id);
+    let log = dd.join(format!("{id}-json.log"));
+    let mut opts = test_options(&recv.url(), data.path(), root.path());
+    opts.multiline_timeout = Duration::from_secs(3);
+    let agent = Agent::start(opts);
+    let mut want = Vec::new();
+    let big = long(1, 48 * 1024);
+    let parts = pieces(&big, 3);
+    append(&log, &lines(100, 110, true, &mut want));
+    tokio::time::sleep(Duration::from_millis(400)).await; // the agent reads the file before it rotates
+                                                          // Docker: the 48 KiB line as three 16 KiB pieces, the file rotated after the second.
+    let mut text = docker_piece(parts[0], false, 1);
+    text.push_str(&docker_piece(parts[1], false, 2));
+    append(&log, &text);
+    fs::rename(&log, dd.join(format!("{id}-json.log.1"))).unwrap();
+    let mut text = docker_piece(parts[2], true, 3);
+    text.push_str(&lines(110, 120, true, &mut Vec::new()));
+    want.extend((110..120).map(|n| format!("plain line {n}")));
+    append(&log, &text);
+    want.push(big.clone());
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.stop().await;
+    let got = recv.messages();
+    assert!(ok, "{} of {} messages arrived", got.len(), expected.len());
+    assert_exactly_once(&got, &expected);
+    // Shipped under the rotated file's identity, at the offset of its first piece there.
+    let rec = recv
+        .records()
+        .into_iter()
+        .find(|r| r.message == big)
+        .unwrap();
+    let first_plain = recv
+        .records()
+        .into_iter()
+        .find(|r| r.message == "plain line 100")
+        .unwrap();
+    assert_eq!(rec.source.file, first_plain.source.file);
+    assert_eq!(
+        rec.source.offset,
+        lines(100, 110, true, &mut Vec::new()).len() as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cri_pieces_split_by_kubelet_rotation_then_gzipped_are_one_event() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "shop", "cart-7d9f-abcde", "cart");
+    let mut opts = test_options(&recv.url(), data.path(), root.path());
+    opts.multiline_timeout = Duration::from_secs(3);
+    let agent = Agent::start(opts);
+    let mut want = Vec::new();
+    for round in 0..3u64 {
+        let big = long(round, 40 * 1024);
+        let parts = pieces(&big, 4);
+        let mut text = lines(round * 100, round * 100 + 5, false, &mut want);
+        for (i, p) in parts[..2].iter().enumerate() {
+            text.push_str(&cri_piece(p, false, round * 100 + 50 + i as u64));
+        }
+        append(&d.join("0.log"), &text);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let rotated = d.join(format!("0.log.20240501-10000{round}"));
+        fs::rename(d.join("0.log"), &rotated).unwrap();
+        let mut text = cri_piece(parts[2], false, round * 100 + 52);
+        text.push_str(&cri_piece(parts[3], true, round * 100 + 53));
+        text.push_str(&lines(round * 100 + 5, round * 100 + 10, false, &mut want));
+        append(&d.join("0.log"), &text);
+        want.push(big);
+        // kubelet compresses the rotated file a little later.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        gzip_like_kubelet(&rotated, &d.join(format!("0.log.20240501-10000{round}.gz")));
+    }
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.stop().await;
+    let got = recv.messages();
+    assert!(ok, "{} of {} messages arrived", got.len(), expected.len());
+    assert_exactly_once(&got, &expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_trace_split_by_rotation_is_one_event() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "pay", "api-5f6c-xyz12", "api");
+    let mut opts = test_options(&recv.url(), data.path(), root.path());
+    opts.multiline_timeout = Duration::from_secs(3);
+    let agent = Agent::start(opts);
+    let trace = [
+        "ERROR charging failed",
+        "java.lang.IllegalStateException: payment 42 failed",
+        "\tat com.shop.Pay.charge(Pay.java:17)",
+        "\tat com.shop.Api.handle(Api.java:88)",
+        "Caused by: java.io.IOException: reset",
+        "\tat java.net.Socket.read(Socket.java:1)",
+        "\t... 12 more",
+    ];
+    let mut want = Vec::new();
+    let mut text = lines(0, 5, false, &mut want);
+    for (i, l) in trace[..4].iter().enumerate() {
+        text.push_str(&cri(l, 10 + i as u64));
+    }
+    append(&d.join("0.log"), &text);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fs::rename(d.join("0.log"), d.join("0.log.20240501-100000")).unwrap();
+    let mut text = String::new();
+    for (i, l) in trace[4..].iter().enumerate() {
+        text.push_str(&cri(l, 20 + i as u64));
+    }
+    text.push_str(&lines(5, 10, false, &mut want));
+    append(&d.join("0.log"), &text);
+    want.push(trace.join("\n"));
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.stop().await;
+    let got = recv.messages();
+    assert!(
+        ok,
+        "{} of {} messages arrived: {got:?}",
+        got.len(),
+        expected.len()
+    );
+    assert_exactly_once(&got, &expected);
+}
+
+/// Long lines split into pieces with rotations between pieces, and `kill -9` of the agent at random points —
+/// also between the pieces of a line, before or after the rotated file handed the line over, so that a restarted
+/// agent has to hand it over again. (A runtime writes the pieces of a line back to back: the test never leaves a
+/// line unfinished for longer than the agent's flush deadline while the agent runs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "crash", "split-1", "c");
+    let log = d.join("0.log");
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |m: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    };
+    let mut want = Vec::new();
+    let mut n = 0u64;
+    let mut rotations = 0u64;
+    let mut rotate = |log: &Path| {
+        rotations += 1;
+        fs::rename(log, d.join(format!("0.log.20240501-{rotations:06}"))).unwrap();
+    };
+    // Pieces of a line not written yet when the agent was killed.
+    let mut rest: Vec<String> = Vec::new();
+    const ROUNDS: usize = 8;
+    for round in 0..ROUNDS {
+        let mut child = spawn_agent(&recv.url(), data.path(), root.path());
+        append(&log, &rest.concat());
+        rest.clear();
+        let deadline = std::time::Instant::now() + Duration::from_millis(300 + next(500));
+        loop {
+            n += 1;
+            let big = long(n, 20_000 + next(30_000) as usize);
+            let parts = pieces(&big, 3 + next(3) as usize);
+            let mut lines: Vec<String> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| cri_piece(p, i + 1 == parts.len(), n))
+                .collect();
+            want.push(big.clone());
+            n += 1;
+            let m = format!("short line {n} round {round}");
+            lines.push(cri(&m, n));
+            want.push(m);
+            let cut = 1 + next(parts.len() as u64 - 2) as usize;
+            append(&log, &lines[..cut].concat());
+            let rotated = next(2) == 0;
+            if rotated {
+                rotate(&log);
+            }
+            if std::time::Instant::now() >= deadline && round + 1 < ROUNDS {
+                // Killed in the middle of the line: right after its first pieces (and the rotation), or once the
+                // next file holds one more piece (the rotated file has handed the line over by then, mostly).
+                rest = lines[cut..].to_vec();
+                if rotated && next(2) == 0 {
+                    append(&log, &rest.remove(0));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                break;
+            }
+            append(&log, &lines[cut..].concat());
+            tokio::time::sleep(Duration::from_millis(next(40))).await;
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        if round + 1 < ROUNDS {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            continue;
+        }
+        let expected = count(want.iter().cloned());
+        let ok = recv.wait_for(&expected, Duration::from_secs(20)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Long messages are named by their head and length.
+        let short = |m: &HashMap<String, usize>| -> HashMap<String, usize> {
+            m.iter()
+                .map(|(k, v)| (format!("{:.40} ({} bytes)", k, k.len()), *v))
+                .collect()
+        };
+        assert_exactly_once(&short(&recv.messages()), &short(&expected));
+        assert!(ok);
+    }
+    assert!(rotations >= 5, "only {rotations} rotations");
+}
