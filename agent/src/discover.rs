@@ -274,6 +274,17 @@ impl ChangeWatcher {
         }
     }
 
+    /// No notifications (disabled by configuration): the reader polls.
+    pub fn polling() -> Self {
+        info!("file notifications disabled by configuration; polling only");
+        ChangeWatcher {
+            watcher: None,
+            structural: Arc::new(AtomicBool::new(true)),
+            watched: HashSet::new(),
+            failed: true,
+        }
+    }
+
     /// Whether files were created, removed or renamed since the last call (clears the flag).
     pub fn take_structural(&self) -> bool {
         self.structural.swap(false, Ordering::Relaxed)

@@ -41,6 +41,8 @@ pub struct AgentOptions {
     pub read_from_end: bool,
     /// Rescan / poll interval (safety net behind file-system notifications).
     pub poll_interval: Duration,
+    /// Use file-system notifications; false polls only.
+    pub notify: bool,
     /// A batch is sealed when its NDJSON body reaches this many bytes.
     pub batch_max_bytes: usize,
     /// A non-empty batch is sealed after this long.
@@ -79,6 +81,7 @@ impl Default for AgentOptions {
             exclude: Vec::new(),
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 3101))),
             read_from_end: false,
+            notify: true,
             poll_interval: Duration::from_secs(1),
             batch_max_bytes: 1 << 20,
             batch_max_wait: Duration::from_millis(200),

@@ -67,11 +67,16 @@ pub async fn run(
     let (done_tx, mut done_rx) = oneshot::channel();
     {
         let (stop, alive) = (stop.clone(), reader_alive.clone());
+        let notify = opts.notify;
         std::thread::Builder::new()
             .name("logmind-reader".into())
             .spawn(move || {
                 let (wake_tx, wake_rx) = wake_channel();
-                let watcher = ChangeWatcher::new(wake_tx, pipeline.early_opens());
+                let watcher = if notify {
+                    ChangeWatcher::new(wake_tx, pipeline.early_opens())
+                } else {
+                    ChangeWatcher::polling()
+                };
                 let res = pipeline.run(stop, wake_rx, watcher);
                 alive.store(false, Ordering::Relaxed);
                 let _ = done_tx.send(res);

@@ -31,6 +31,8 @@ pub struct AgentBuilder {
     pub read_from: String,
     /// File poll interval.
     pub poll_interval: String,
+    /// File-system notifications (false: poll only).
+    pub notify: bool,
     /// Batch size limit.
     pub batch_max_bytes: RawSize,
     /// Batch time limit.
@@ -67,6 +69,7 @@ impl Default for AgentBuilder {
             exclude: Vec::new(),
             read_from: "beginning".into(),
             poll_interval: "250ms".into(),
+            notify: true,
             batch_max_bytes: "1MiB".into(),
             batch_max_wait: "200ms".into(),
             spool_max_bytes: "1GiB".into(),
@@ -164,6 +167,9 @@ pub struct AgentConfig {
     pub read_from: ReadFrom,
     /// How often files are checked for new data, rotation and new files.
     pub poll_interval: HumanDuration,
+    /// Wake on file-system notifications (inotify) between polls; false polls only (file systems whose changes
+    /// inotify does not report, such as NFS).
+    pub notify: bool,
     /// A batch is sent once its NDJSON reaches this size.
     pub batch_max_bytes: ByteSize,
     /// …or once its first line is this old.
@@ -323,6 +329,7 @@ impl AgentBuilder {
             exclude: self.exclude.clone(),
             read_from: read_from?,
             poll_interval: poll_interval?,
+            notify: self.notify,
             batch_max_bytes: batch_max_bytes?,
             batch_max_wait: batch_max_wait?,
             spool_max_bytes: spool_max_bytes?,

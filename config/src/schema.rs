@@ -86,6 +86,7 @@ pub const KEYS: &[Key] = &[
     k("agent.exclude", Kind::StrList),
     k("agent.read_from", Kind::Str),
     k("agent.poll_interval", Kind::Duration),
+    k("agent.notify", Kind::Bool),
     k("agent.batch_max_bytes", Kind::Size),
     k("agent.batch_max_wait", Kind::Duration),
     k("agent.spool_max_bytes", Kind::Size),

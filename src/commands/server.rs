@@ -118,6 +118,7 @@ pub fn agent_options(cfg: &Config, data_dir: &Path) -> AgentOptions {
         spool_max_bytes: a.spool_max_bytes.0,
         max_event_bytes: usize::try_from(a.max_event_bytes.0).unwrap_or(usize::MAX),
         multiline_timeout: a.multiline_timeout.0,
+        notify: a.notify,
         deleted_file_grace: a.deleted_file_grace.0,
         kubernetes: match a.kubernetes.enabled {
             KubernetesMode::Auto => KubeMode::Auto,

@@ -17,4 +17,5 @@ mod gz_inode_reuse;
 mod logrotate;
 mod model;
 mod outage;
+mod polling;
 mod rotation;
