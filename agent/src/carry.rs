@@ -5,6 +5,7 @@
 //! and offset where it started. Until it is shipped, the rotated file's checkpoint stays before it
 //! ([`crate::files::Tracked::handed`]), so a crash in between replays both files and hands it over again.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -129,13 +130,21 @@ impl Pipeline {
     /// The other open files rotated from the same path as `t`.
     fn siblings<'a>(&'a self, t: &'a Tracked) -> impl Iterator<Item = &'a Tracked> + 'a {
         let live = live_path(&t.state.path);
-        let dir = t.state.path.parent();
         self.table.files.values().filter(move |o| {
-            o.state.id != t.state.id
+            let Some(live) = live.as_deref() else {
+                return false;
+            };
+            // A byte-prefix test first: this runs for every file when many files start at once.
+            let (l, p) = (
+                live.as_os_str().as_bytes(),
+                o.state.path.as_os_str().as_bytes(),
+            );
+            p.starts_with(l)
+                && p.get(l.len()).is_none_or(|c| matches!(c, b'.' | b'-'))
+                && !p[l.len()..].contains(&b'/')
                 && o.reader.is_some()
-                && o.state.path.parent() == dir
-                && live.is_some()
-                && live_path(&o.state.path) == live
+                && o.state.id != t.state.id
+                && live_path(&o.state.path).as_deref() == Some(live)
         })
     }
 
