@@ -41,9 +41,9 @@ pub struct Carried {
 #[derive(Debug, Default)]
 pub struct Handover {
     streams: [(Option<Piece>, Option<Pending>); 2],
-    /// Per stream: the offset in the handing file of the first line handed over (its resume point until the
-    /// event is shipped), `None` when nothing of that stream was handed over.
-    pub offsets: [Option<u64>; 2],
+    /// (stream index, offset in the handing file of an event's first line) of every event handed over: the
+    /// handing file's checkpoint stays before them until they are shipped.
+    pub offsets: Vec<(usize, u64)>,
 }
 
 /// The framing of a log file.
@@ -262,44 +262,51 @@ impl Assembler {
         !self.pushed && !self.has_unfinished()
     }
 
-    /// The file (identity `file`) was rotated away in the middle of an event: takes every stream's unfinished
-    /// state for the file that follows it ([`Assembler::adopt`]). A stream holding both a waiting multi-line event
-    /// and a partial piece emits the waiting event to `out` and hands over the piece only. `None` when nothing is
-    /// unfinished.
-    pub fn hand_over(&mut self, file: &Arc<str>, out: &mut Vec<Event>) -> Option<Handover> {
-        if !self.has_unfinished() {
-            return None;
-        }
+    /// The file (identity `file`) was rotated away in the middle of an event: takes the unfinished state (a
+    /// multi-line event waiting for more lines, a partial piece) of every stream `accept` allows, for the file
+    /// that follows it ([`Assembler::adopt`]). `None` when nothing was taken.
+    pub fn hand_over(&mut self, file: &Arc<str>, accept: [bool; 2]) -> Option<Handover> {
         let mut h = Handover::default();
-        for stream in Stream::ALL {
-            let si = stream.index();
-            if self.streams[si].piece.is_some() {
-                self.emit_pending(stream, out);
+        for (si, st) in self.streams.iter_mut().enumerate() {
+            if !accept[si] {
+                continue;
             }
-            let st = &mut self.streams[si];
-            if let Some(mut p) = st.piece.take() {
-                h.offsets[si] = (p.offset != NO_OFFSET).then_some(p.offset);
-                p.carried = Some(carry_on(p.carried.take(), file, p.offset, p.end_offset));
-                (p.offset, p.end_offset) = (NO_OFFSET, 0);
-                h.streams[si].0 = Some(p);
-            } else if let Some(mut p) = st.pending.take() {
-                h.offsets[si] = (p.offset != NO_OFFSET).then_some(p.offset);
+            if let Some(mut p) = st.pending.take() {
+                if p.offset != NO_OFFSET {
+                    h.offsets.push((si, p.offset));
+                }
                 p.carried = Some(carry_on(p.carried.take(), file, p.offset, p.end_offset));
                 (p.offset, p.end_offset) = (NO_OFFSET, 0);
                 h.streams[si].1 = Some(p);
             }
+            if let Some(mut p) = st.piece.take() {
+                if p.offset != NO_OFFSET {
+                    h.offsets.push((si, p.offset));
+                }
+                p.carried = Some(carry_on(p.carried.take(), file, p.offset, p.end_offset));
+                (p.offset, p.end_offset) = (NO_OFFSET, 0);
+                h.streams[si].0 = Some(p);
+            }
         }
-        Some(h)
+        let taken = h.streams.iter().any(|(a, b)| a.is_some() || b.is_some());
+        taken.then_some(h)
     }
 
     /// Continues the unfinished state an earlier file handed over: its next lines join it as if the file had not
-    /// been rotated. Meant for a fresh assembler; a stream already holding something is flushed to `out` first.
-    pub fn adopt(&mut self, h: Handover, out: &mut Vec<Event>) {
-        for (stream, (piece, pending)) in Stream::ALL.into_iter().zip(h.streams) {
+    /// been rotated (the flush deadline counts from `now`). Meant for a fresh assembler; a stream already holding
+    /// something is flushed to `out` first.
+    pub fn adopt(&mut self, h: Handover, now: Instant, out: &mut Vec<Event>) {
+        for (stream, (mut piece, mut pending)) in Stream::ALL.into_iter().zip(h.streams) {
             if piece.is_none() && pending.is_none() {
                 continue;
             }
             self.flush_stream(stream, out);
+            if let Some(p) = piece.as_mut() {
+                p.last = now;
+            }
+            if let Some(p) = pending.as_mut() {
+                p.last = now;
+            }
             let st = &mut self.streams[stream.index()];
             st.piece = piece;
             st.pending = pending;
@@ -499,6 +506,13 @@ impl Assembler {
             Step::Continue | Step::ContinueAs(_) => {
                 if let Some(p) = self.streams[si].pending.as_mut() {
                     self.stats.multiline_merged += 1;
+                    // A piece handed over with the event it continues: the event now covers both.
+                    if let Some(c) = line.carried {
+                        match p.carried.as_mut() {
+                            Some(pc) => Arc::make_mut(pc).hops.extend(c.hops.iter().cloned()),
+                            None => p.carried = Some(c),
+                        }
+                    }
                     p.buf.push_line(&line.text, cap);
                     p.buf.dropped += line.dropped;
                     if p.offset == NO_OFFSET {
@@ -587,7 +601,11 @@ impl Assembler {
 
     /// Emits events whose partial or multi-line wait (`multiline_timeout` since their last line) has expired.
     pub fn flush_expired(&mut self, now: Instant, out: &mut Vec<Event>) {
-        let timeout = self.opts.multiline_timeout;
+        self.flush_expired_after(now, self.opts.multiline_timeout, out);
+    }
+
+    /// [`Assembler::flush_expired`] with another wait.
+    pub fn flush_expired_after(&mut self, now: Instant, timeout: Duration, out: &mut Vec<Event>) {
         for stream in Stream::ALL {
             let si = stream.index();
             if self.streams[si]

@@ -36,6 +36,10 @@ pub struct FileState {
     pub gz: bool,
     /// Unix seconds when a file with this identity was last seen (for pruning).
     pub seen_unix: u64,
+    /// Birth of the file's content (ns since the epoch; the modification time where the file system keeps no
+    /// birth time, the truncation for content after a `copytruncate`): the rotation order of one path's files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub born_ns: Option<u64>,
 }
 
 /// The whole checkpoint.
@@ -125,6 +129,7 @@ mod tests {
                 finished: false,
                 gz: false,
                 seen_unix: 5,
+                born_ns: Some(1_733_306_400_000_000_001),
             }],
         };
         save(dir.path(), &cp).unwrap();

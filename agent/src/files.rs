@@ -43,16 +43,18 @@ pub struct Tracked {
     pub seen_malformed: u64,
     /// The file size at the last head check.
     pub checked_size: u64,
-    /// Per stream: offset of an unfinished event handed to the file that followed this one at its path and not
-    /// shipped yet (the checkpoint stays before it).
-    pub handed: [Option<u64>; 2],
+    /// (stream index, offset of its first line) of each unfinished event handed to the file that followed this
+    /// one and not shipped yet: the checkpoint stays before them, and the file is not read further meanwhile.
+    pub handed: Vec<(usize, u64)>,
+    /// When events were handed over (reading resumes after [`crate::carry::LINK_WAIT`] at the latest).
+    pub handed_at: Option<Instant>,
+    /// Finished while events it handed over were not shipped yet: marked finished once they are (until then a
+    /// restart reads it, or its compressed copy, again from the first of them).
+    pub finish_pending: bool,
     /// Whether the check for an earlier file to continue (see [`crate::assemble::Assembler::adopt`]) was done.
     pub linked: bool,
     /// Since when the file waits for the files rotated before it to be read to their end.
     pub link_wait: Option<Instant>,
-    /// Birth time of the file (modification time where the file system keeps none), taken while it is read
-    /// uncompressed: the rotation order of the files of one path.
-    pub born: Option<SystemTime>,
 }
 
 /// Framing of a file, from its name.
@@ -97,10 +99,11 @@ impl Tracked {
             dirty: false,
             seen_malformed: 0,
             checked_size: 0,
-            handed: [None; 2],
+            handed: Vec::new(),
+            handed_at: None,
+            finish_pending: false,
             linked: false,
             link_wait: None,
-            born: None,
         }
     }
 
@@ -117,9 +120,10 @@ impl Tracked {
         self.seen_malformed = 0;
         self.linked = self.state.gz;
         self.link_wait = None;
-        if self.born.is_none() {
+        if self.state.born_ns.is_none() {
             let m = self.reader.as_ref().and_then(|r| r.file()?.metadata().ok());
-            self.born = m.and_then(|m| m.created().or_else(|_| m.modified()).ok());
+            let born = m.and_then(|m| m.created().or_else(|_| m.modified()).ok());
+            self.state.born_ns = born.map(unix_nanos);
         }
         self.dirty = true;
     }
@@ -138,7 +142,7 @@ impl Tracked {
             (Some(r), None) => r.line_offset(),
             _ => self.state.offset,
         };
-        self.handed.iter().flatten().fold(at, |a, &h| a.min(h))
+        self.handed.iter().fold(at, |a, &(_, h)| a.min(h))
     }
 
     /// The state with the current resume offset.
@@ -189,7 +193,14 @@ pub fn new_state(path: &Path, key: Option<FileKey>, fp: Fingerprint, offset: u64
         finished: false,
         gz: false,
         seen_unix: now_unix(),
+        born_ns: None,
     }
+}
+
+/// `t` as ns since the epoch (0 before it).
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// Seconds since the epoch.

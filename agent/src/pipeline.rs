@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 
-use crate::assemble::{AssembleOptions, Event};
+use crate::assemble::{AssembleOptions, Assembler, Event};
+use crate::carry::LINK_WAIT;
 use crate::checkpoint::{self, Checkpoint, FileState};
 use crate::discover::{ChangeWatcher, Discovery, EarlyOpens};
 use crate::enrich::Enricher;
@@ -22,6 +23,7 @@ use crate::metrics::Metrics;
 use crate::options::AgentOptions;
 use crate::records::{emit, ensure_meta, fallback, Batch};
 use crate::spool::{EntryHeader, Spool, ENTRY_VERSION};
+use crate::tail::Reader;
 
 /// Bytes read from one file per pass (fairness between files).
 const READ_BUDGET: usize = 1 << 20;
@@ -33,6 +35,15 @@ const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Identities not seen for this long (seconds) and not being read are forgotten.
 const FORGET_AFTER_SECS: u64 = 3600;
+
+/// Whether a file was renamed away from the path it was written at (or is at no path any more).
+fn rotated_away(detached_since: Option<Instant>, path: &std::path::Path) -> bool {
+    detached_since.is_some()
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains(".log") && !n.ends_with(".log"))
+}
 
 /// All state of the reader thread.
 pub struct Pipeline {
@@ -239,6 +250,15 @@ impl Pipeline {
                 busy = true;
                 continue;
             }
+            if self
+                .table
+                .files
+                .get(&id)
+                .and_then(|t| t.handed_at)
+                .is_some_and(|at| now - at < LINK_WAIT)
+            {
+                continue; // events it handed over are not shipped yet
+            }
             if !self.link(&id, now) {
                 continue; // an earlier file at its path is read to its end first
             }
@@ -271,8 +291,12 @@ impl Pipeline {
                     warn!(file = %t.state.path.display(), error = %e, "read failed; file set aside");
                     if reader.is_gz() {
                         self.gz_failed(&id);
-                    } else if let Some(t) = self.table.files.get_mut(&id) {
-                        t.detach();
+                    } else {
+                        // What it holds (events handed over to it too) is shipped before it is set aside.
+                        self.flush_all(&id, false);
+                        if let Some(t) = self.table.files.get_mut(&id) {
+                            t.detach();
+                        }
                     }
                     continue;
                 }
@@ -344,7 +368,14 @@ impl Pipeline {
                 continue;
             }
             if let Some(asm) = t.asm.as_mut() {
-                asm.flush_expired(now, &mut self.events);
+                // A rotated file's unfinished event waits for the next file to continue it.
+                let wait = if asm.has_unfinished() && rotated_away(t.detached_since, &t.state.path)
+                {
+                    self.opts.multiline_timeout.max(LINK_WAIT)
+                } else {
+                    self.opts.multiline_timeout
+                };
+                asm.flush_expired_after(now, wait, &mut self.events);
                 if !self.events.is_empty() {
                     emit(
                         &mut self.batch,
@@ -364,18 +395,32 @@ impl Pipeline {
     /// Flushes the file's assembler into the batch (file finished, truncated or given up). `partial_tail`: the
     /// file really ended, so a last line without `\n` is an event too (else it stays unread).
     pub(crate) fn flush_all(&mut self, id: &str, partial_tail: bool) {
+        self.drain(id, |r, a, events| {
+            if partial_tail {
+                let now = Instant::now();
+                r.finish_partial(|l| a.push(l, now, events));
+            }
+            a.flush_all(events);
+        });
+    }
+
+    /// The file really ended: its last line without `\n` is pushed as a line (what it completes is shipped).
+    pub(crate) fn push_tail(&mut self, id: &str) {
+        self.drain(id, |r, a, events| {
+            let now = Instant::now();
+            r.finish_partial(|l| a.push(l, now, events));
+        });
+    }
+
+    /// Runs `f` on the file's reader and assembler and ships the events it yields.
+    fn drain(&mut self, id: &str, f: impl FnOnce(&mut Reader, &mut Assembler, &mut Vec<Event>)) {
         if let Some(t) = self.table.files.get_mut(id) {
             if t.meta.is_none() {
                 t.meta = Some(Arc::new(fallback(t, &self.enricher, &self.opts)));
             }
             let Tracked { reader, asm, .. } = t;
             if let (Some(r), Some(a)) = (reader.as_mut(), asm.as_mut()) {
-                let now = Instant::now();
-                let events = &mut self.events;
-                if partial_tail {
-                    r.finish_partial(|l| a.push(l, now, events));
-                }
-                a.flush_all(events);
+                f(r, a, &mut self.events);
             }
             emit(
                 &mut self.batch,
@@ -402,10 +447,17 @@ impl Pipeline {
         for (c, si) in std::mem::take(&mut self.batch.carried) {
             for (file, start, end) in &c.hops {
                 if let Some(t) = self.table.files.get_mut(&**file) {
-                    if t.handed[si] == Some(*start) {
-                        t.handed[si] = None;
-                    }
+                    t.handed.retain(|h| *h != (si, *start));
                     t.state.last_emitted[si] = t.state.last_emitted[si].max(*end);
+                    if t.reader.is_none() {
+                        t.state.offset = t.state.offset.max(*end);
+                    }
+                    if t.handed.is_empty() {
+                        t.handed_at = None;
+                        if std::mem::take(&mut t.finish_pending) {
+                            t.state.finished = true;
+                        }
+                    }
                     t.dirty = true;
                 }
             }

@@ -196,7 +196,7 @@ impl Pipeline {
                 let Some(t) = self.table.files.get(&id) else {
                     continue;
                 };
-                if t.reader.is_none() && size >= t.state.offset {
+                if t.reader.is_none() && !t.finish_pending && size >= t.state.offset {
                     info!(file = %path.display(), offset = t.state.offset, "continuing a file from its copy");
                     let off = t.state.offset;
                     self.start(&id, Reader::plain(file, off), path, Some(key), now);
@@ -310,7 +310,7 @@ impl Pipeline {
             if t.reader.is_some() {
                 return; // the uncompressed file (or another copy) is still being read: decide later
             }
-            if t.state.finished {
+            if t.state.finished || t.finish_pending {
                 // Drained completely before it was compressed: nothing to read (no need to decompress it).
                 self.table.gz_seen.insert(key, (stamp, Some(id.clone())));
                 if let Some(t) = self.table.files.get_mut(&id) {
@@ -396,7 +396,7 @@ impl Pipeline {
         nt.origin = origin;
         nt.meta = meta;
         // Its content starts now: after the copy logrotate made, which continues the old content.
-        nt.born = Some(std::time::SystemTime::now());
+        nt.state.born_ns = Some(crate::files::unix_nanos(std::time::SystemTime::now()));
         let nid = nt.state.id.clone();
         self.table.insert(nt);
         self.start(&nid, Reader::plain(file, 0), &path, key, now);
@@ -404,8 +404,9 @@ impl Pipeline {
 
     /// Ships what is buffered and closes the file: it is finished.
     pub(crate) fn finish(&mut self, id: &str, why: &str) {
+        self.push_tail(id);
         self.hand_to_successor(id);
-        self.flush_all(id, true);
+        self.flush_all(id, false);
         if let Some(t) = self.table.files.get_mut(id) {
             info!(file = %t.state.path.display(), why, "file finished and closed");
             if let Some(k) = t.state.key {
@@ -414,7 +415,12 @@ impl Pipeline {
                 }
             }
             t.detach();
-            t.state.finished = true;
+            // Events it handed over and not yet shipped: a restart must read it (or its compressed copy) again.
+            if t.handed.is_empty() {
+                t.state.finished = true;
+            } else {
+                t.finish_pending = true;
+            }
             t.state.key = None;
         }
         self.touch();

@@ -28,6 +28,11 @@ fn main() {
             "--host-root" => opts.host_root = Some(PathBuf::from(value)),
             "--agent-id" => opts.agent_id = value,
             "--node-name" => opts.node_name = value,
+            "--multiline-timeout-ms" => {
+                if let Ok(ms) = value.parse() {
+                    opts.multiline_timeout = Duration::from_millis(ms);
+                }
+            }
             "--batch-max-bytes" => {
                 opts.batch_max_bytes = value.parse().unwrap_or(opts.batch_max_bytes)
             }

@@ -3,7 +3,7 @@
 //! whole — also when the rotated file is compressed meanwhile, and across `kill -9` of the agent.
 
 use crate::common;
-use crate::crash::spawn_agent;
+use crate::crash::{spawn_agent, spawn_agent_with};
 
 use std::collections::HashMap;
 use std::fs;
@@ -66,8 +66,7 @@ async fn docker_line_split_by_rotation_is_one_event() {
     let id = "c".repeat(64);
     let dd = docker_dir(root.path(), &id);
     let log = dd.join(format!("{id}-json.log"));
-    let mut opts = test_options(&recv.url(), data.path(), root.path());
-    opts.multiline_timeout = Duration::from_secs(3);
+    let opts = test_options(&recv.url(), data.path(), root.path());
     let agent = Agent::start(opts);
     let mut want = Vec::new();
     let big = long(1, 48 * 1024);
@@ -116,8 +115,7 @@ async fn cri_pieces_split_by_kubelet_rotation_then_gzipped_are_one_event() {
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let d = pod_dir(root.path(), "shop", "cart-7d9f-abcde", "cart");
-    let mut opts = test_options(&recv.url(), data.path(), root.path());
-    opts.multiline_timeout = Duration::from_secs(3);
+    let opts = test_options(&recv.url(), data.path(), root.path());
     let agent = Agent::start(opts);
     let mut want = Vec::new();
     for round in 0..3u64 {
@@ -128,7 +126,7 @@ async fn cri_pieces_split_by_kubelet_rotation_then_gzipped_are_one_event() {
             text.push_str(&cri_piece(p, false, round * 100 + 50 + i as u64));
         }
         append(&d.join("0.log"), &text);
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let rotated = d.join(format!("0.log.20240501-10000{round}"));
         fs::rename(d.join("0.log"), &rotated).unwrap();
         let mut text = cri_piece(parts[2], false, round * 100 + 52);
@@ -156,8 +154,7 @@ async fn stack_trace_split_by_rotation_is_one_event() {
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let d = pod_dir(root.path(), "pay", "api-5f6c-xyz12", "api");
-    let mut opts = test_options(&recv.url(), data.path(), root.path());
-    opts.multiline_timeout = Duration::from_secs(3);
+    let opts = test_options(&recv.url(), data.path(), root.path());
     let agent = Agent::start(opts);
     let trace = [
         "ERROR charging failed",
@@ -174,7 +171,7 @@ async fn stack_trace_split_by_rotation_is_one_event() {
         text.push_str(&cri(l, 10 + i as u64));
     }
     append(&d.join("0.log"), &text);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await; // the rest follows within the flush deadline
     fs::rename(d.join("0.log"), d.join("0.log.20240501-100000")).unwrap();
     let mut text = String::new();
     for (i, l) in trace[4..].iter().enumerate() {
@@ -286,4 +283,86 @@ async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
         assert!(ok);
     }
     assert!(rotations >= 5, "only {rotations} rotations");
+}
+
+/// The rotated file hands its unfinished line over, is compressed and deleted (Docker with compression), and the
+/// agent is killed before the line is complete: after the restart the line is read again from the compressed copy
+/// and shipped once, whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_after_hand_over_then_kill_9_ships_the_line_once() {
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "crash", "gz-1", "c");
+    let log = d.join("0.log");
+    let flags = ["--multiline-timeout-ms", "10000"];
+    let mut child = spawn_agent_with(&recv.url(), data.path(), root.path(), &flags);
+    let mut want = Vec::new();
+    append(&log, &lines(0, 5, false, &mut want));
+    let big = long(7, 40_000);
+    let parts = pieces(&big, 4);
+    append(
+        &log,
+        &(cri_piece(parts[0], false, 70) + &cri_piece(parts[1], false, 71)),
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let rotated = d.join("0.log.20240501-100000");
+    fs::rename(&log, &rotated).unwrap();
+    append(&log, &cri_piece(parts[2], false, 72));
+    tokio::time::sleep(Duration::from_millis(400)).await; // handed over
+    gzip_like_kubelet(&rotated, &d.join("0.log.20240501-100000.gz"));
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the rotated file finished, a checkpoint written
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut text = cri_piece(parts[3], true, 73);
+    text.push_str(&lines(5, 10, false, &mut want));
+    append(&log, &text);
+    want.push(big);
+    let mut child = spawn_agent_with(&recv.url(), data.path(), root.path(), &flags);
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let short = |m: &HashMap<String, usize>| -> HashMap<String, usize> {
+        m.iter()
+            .map(|(k, v)| (format!("{:.40} ({} bytes)", k, k.len()), *v))
+            .collect()
+    };
+    assert_exactly_once(&short(&recv.messages()), &short(&expected));
+    assert!(ok);
+}
+
+/// A writer that still appends to the rotated file after the next file continued its line (a process that has
+/// not reopened yet): the rotated file waits until the handed-over line is shipped, then its late line follows;
+/// nothing is lost or repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_write_to_the_rotated_file_after_hand_over() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "late", "w-1", "c");
+    let log = d.join("0.log");
+    let agent = Agent::start(test_options(&recv.url(), data.path(), root.path()));
+    let mut want = Vec::new();
+    append(&log, &lines(0, 5, false, &mut want));
+    append(&log, &cri_piece("first half ", false, 50));
+    // A runtime writes the rest of a line at once: the agent may read this piece before the rotation, but the
+    // rest follows well within the flush deadline.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rotated = d.join("0.log.20240501-100000");
+    fs::rename(&log, &rotated).unwrap();
+    append(&log, &cri_piece("second half", true, 51));
+    want.push("first half second half".to_string());
+    // A file this short is taken up once its size settles (a copy in progress is recognised by its head first).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    append(&rotated, &lines(5, 8, false, &mut want));
+    append(&log, &lines(8, 12, false, &mut want));
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.stop().await;
+    assert_exactly_once(&recv.messages(), &expected);
+    assert!(ok);
 }

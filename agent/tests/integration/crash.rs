@@ -10,7 +10,18 @@ use std::time::Duration;
 use common::*;
 
 pub(crate) fn spawn_agent(server: &str, data: &std::path::Path, root: &std::path::Path) -> Child {
+    spawn_agent_with(server, data, root, &[])
+}
+
+/// [`spawn_agent`] with more flags.
+pub(crate) fn spawn_agent_with(
+    server: &str,
+    data: &std::path::Path,
+    root: &std::path::Path,
+    extra: &[&str],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_logmind-agent-test"))
+        .args(extra)
         .args([
             "--server",
             server,
