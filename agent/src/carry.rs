@@ -22,14 +22,16 @@ use crate::records::emit;
 /// unfinished event is held for the next file, and a file that handed events over pauses, at most.
 pub const LINK_WAIT: Duration = Duration::from_secs(5);
 
-/// Rotation order of the files of one path: by birth (a rotated file keeps its inode; the runtime creates the next
-/// one after the rename), then — births are recorded at clock-tick resolution — by name (the file at the path
-/// itself is the newest, `.1` is newer than `.2`, a later timestamp suffix is newer), then by identity.
-type Key<'a> = (u64, (u8, u64, String), &'a str);
+/// Rotation order of the files of one path: the file at the path itself is the newest (after `copytruncate` it
+/// keeps an inode born before its copies); the others by birth (a rotated file keeps its inode; the runtime
+/// creates the next one after the rename), then — births are recorded at clock-tick resolution — by name (`.1` is
+/// newer than `.2`, a later timestamp suffix is newer), then by identity.
+type Key<'a> = (bool, u64, (u8, u64, String), &'a str);
 
 fn order(t: &Tracked) -> Key<'_> {
     let born = t.state.born_ns.unwrap_or(0);
-    (born, name_rank(&t.state.path), &t.state.id)
+    let rank = name_rank(&t.state.path);
+    (t.in_scan && rank.0 == 2, born, rank, &t.state.id)
 }
 
 /// Newer names rank higher (see [`order`]).
@@ -179,8 +181,10 @@ impl Pipeline {
         let handover = self.table.files.get_mut(from).and_then(|o| {
             let file: Arc<str> = Arc::from(o.state.id.as_str());
             let h = o.asm.as_mut()?.hand_over(&file, accept)?;
-            o.handed.extend(h.offsets.iter().copied());
-            o.handed_at = Some(now);
+            if !h.offsets.is_empty() {
+                o.handed.extend(h.offsets.iter().copied());
+                o.handed_at = Some(now);
+            }
             o.dirty = true;
             Some(h)
         });

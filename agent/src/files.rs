@@ -48,6 +48,9 @@ pub struct Tracked {
     pub handed: Vec<(usize, u64)>,
     /// When events were handed over (reading resumes after [`crate::carry::LINK_WAIT`] at the latest).
     pub handed_at: Option<Instant>,
+    /// Per stream: end of the last event emitted while an earlier event of the stream was handed over and not
+    /// shipped (`last_emitted` moves there once it is).
+    pub held_emitted: [u64; 2],
     /// Finished while events it handed over were not shipped yet: marked finished once they are (until then a
     /// restart reads it, or its compressed copy, again from the first of them).
     pub finish_pending: bool,
@@ -101,6 +104,7 @@ impl Tracked {
             checked_size: 0,
             handed: Vec::new(),
             handed_at: None,
+            held_emitted: [0; 2],
             finish_pending: false,
             linked: false,
             link_wait: None,

@@ -449,6 +449,10 @@ impl Pipeline {
                 if let Some(t) = self.table.files.get_mut(&**file) {
                     t.handed.retain(|h| *h != (si, *start));
                     t.state.last_emitted[si] = t.state.last_emitted[si].max(*end);
+                    if !t.handed.iter().any(|h| h.0 == si) {
+                        let held = std::mem::take(&mut t.held_emitted[si]);
+                        t.state.last_emitted[si] = t.state.last_emitted[si].max(held);
+                    }
                     if t.reader.is_none() {
                         t.state.offset = t.state.offset.max(*end);
                     }

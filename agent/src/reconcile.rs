@@ -196,7 +196,10 @@ impl Pipeline {
                 let Some(t) = self.table.files.get(&id) else {
                     continue;
                 };
-                if t.reader.is_none() && !t.finish_pending && size >= t.state.offset {
+                if t.finish_pending {
+                    return; // continued at its offset once the events it handed over are shipped
+                }
+                if t.reader.is_none() && size >= t.state.offset {
                     info!(file = %path.display(), offset = t.state.offset, "continuing a file from its copy");
                     let off = t.state.offset;
                     self.start(&id, Reader::plain(file, off), path, Some(key), now);

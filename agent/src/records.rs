@@ -108,7 +108,15 @@ pub(crate) fn emit(
             Metrics::add(&metrics.events_truncated, 1);
         }
         if ev.offset != NO_OFFSET {
-            t.state.last_emitted[ev.stream.index()] = ev.end_offset;
+            let si = ev.stream.index();
+            // Lines after an event this file handed over and not yet shipped: replay must not skip that event.
+            match t.handed.iter().filter(|h| h.0 == si).map(|h| h.1).min() {
+                None => t.state.last_emitted[si] = ev.end_offset,
+                Some(h) => {
+                    t.held_emitted[si] = t.held_emitted[si].max(ev.end_offset);
+                    t.state.last_emitted[si] = t.state.last_emitted[si].max(ev.end_offset.min(h));
+                }
+            }
         }
         // An event that started in an earlier file is shipped under that file's identity and offset.
         let (carried_prefix, offset) = match &ev.carried {

@@ -366,3 +366,102 @@ async fn late_write_to_the_rotated_file_after_hand_over() {
     assert_exactly_once(&recv.messages(), &expected);
     assert!(ok);
 }
+
+/// Lines long enough that a new file holding a few is taken up at once.
+fn padded(from: u64, to: u64, want: &mut Vec<String>) -> String {
+    let mut t = String::new();
+    for n in from..to {
+        let m = format!("plain line {n} padding padding padding padding");
+        t.push_str(&cri(&m, n));
+        want.push(m);
+    }
+    t
+}
+
+/// A copytruncate layout on first start: the file at the path keeps an inode born before its copy `0.log.1`, yet
+/// it is the newest of the two: a trace it is writing is not handed to the copy (it was split in two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_file_born_before_its_copy_is_still_the_newest() {
+    live_copy(true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_file_born_after_its_copy() {
+    live_copy(false).await
+}
+
+async fn live_copy(live_first: bool) {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "ns", "pod-a", "c");
+    let mut want = Vec::new();
+    let mut t = padded(0, 4, &mut want);
+    t.push_str(&cri("plain line 4 padding padding padding padding", 4));
+    t.push_str(&cri("java.lang.IllegalStateException: boom", 50));
+    if !live_first {
+        append(&d.join("0.log.1"), &padded(100, 110, &mut want));
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    append(&d.join("0.log"), &t);
+    std::thread::sleep(Duration::from_millis(30));
+    if live_first {
+        append(&d.join("0.log.1"), &padded(100, 110, &mut want));
+    }
+    let mut opts = test_options(&recv.url(), data.path(), root.path());
+    opts.multiline_timeout = Duration::from_secs(2);
+    let agent = Agent::start(opts);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut t = cri("\tat com.x.Foo(Foo.java:1)", 51);
+    t.push_str(&padded(5, 8, &mut want));
+    append(&d.join("0.log"), &t);
+    want.push("plain line 4 padding padding padding padding\njava.lang.IllegalStateException: boom\n\tat com.x.Foo(Foo.java:1)".into());
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.stop().await;
+    let got = recv.messages();
+    assert!(ok, "{got:?}");
+    assert_exactly_once(&got, &expected);
+}
+
+/// A plain copy of a rotated file appears, then the rotated file is deleted while the event it handed over is
+/// still unshipped: the copy continues the file at its offset once the event is shipped (it was read again whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_of_a_rotated_file_with_an_event_out_is_continued_not_reread() {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "ns", "pod-b", "c");
+    let mut opts = test_options(&recv.url(), data.path(), root.path());
+    opts.multiline_timeout = Duration::from_secs(3);
+    let agent = Agent::start(opts);
+    let mut want = Vec::new();
+    let mut t = padded(0, 10, &mut want);
+    // An exception line continues the line before it (the message that introduces a trace).
+    let last = want.pop().unwrap();
+    t.push_str(&cri("java.lang.IllegalStateException: boom", 50));
+    append(&d.join("0.log"), &t);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rot = d.join("0.log.20240501-000001");
+    fs::rename(d.join("0.log"), &rot).unwrap();
+    append(&d.join("0.log"), &cri("\tat com.x.Foo(Foo.java:1)", 51));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fs::copy(&rot, d.join("0.log.20240501-000001.bak")).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    fs::remove_file(&rot).unwrap();
+    want.push(format!(
+        "{last}\njava.lang.IllegalStateException: boom\n\tat com.x.Foo(Foo.java:1)"
+    ));
+    tokio::time::sleep(Duration::from_millis(6000)).await;
+    append(&d.join("0.log"), &padded(20, 22, &mut want));
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    agent.stop().await;
+    let got = recv.messages();
+    assert!(ok, "{got:?}");
+    assert_exactly_once(&got, &expected);
+}
