@@ -146,6 +146,21 @@ struct Pending {
     carried: Option<Arc<Carried>>,
 }
 
+/// Hands over one unfinished event (its offset, end offset and carried origin) of stream `si` of `file`: its
+/// first line here (if any) joins `offsets`, it carries this file's part, and it holds no line of the next file.
+fn hand_over_one(
+    (offset, end_offset, carried): (&mut u64, &mut u64, &mut Option<Arc<Carried>>),
+    file: &Arc<str>,
+    si: usize,
+    offsets: &mut Vec<(usize, u64)>,
+) {
+    if *offset != NO_OFFSET {
+        offsets.push((si, *offset));
+    }
+    *carried = Some(carry_on(carried.take(), file, *offset, *end_offset));
+    (*offset, *end_offset) = (NO_OFFSET, 0);
+}
+
 /// `carried` (if any) extended by this file's part `offset..end_offset` (if any), or a new one starting here.
 fn carry_on(
     carried: Option<Arc<Carried>>,
@@ -272,19 +287,13 @@ impl Assembler {
                 continue;
             }
             if let Some(mut p) = st.pending.take() {
-                if p.offset != NO_OFFSET {
-                    h.offsets.push((si, p.offset));
-                }
-                p.carried = Some(carry_on(p.carried.take(), file, p.offset, p.end_offset));
-                (p.offset, p.end_offset) = (NO_OFFSET, 0);
+                let at = (&mut p.offset, &mut p.end_offset, &mut p.carried);
+                hand_over_one(at, file, si, &mut h.offsets);
                 h.streams[si].1 = Some(p);
             }
             if let Some(mut p) = st.piece.take() {
-                if p.offset != NO_OFFSET {
-                    h.offsets.push((si, p.offset));
-                }
-                p.carried = Some(carry_on(p.carried.take(), file, p.offset, p.end_offset));
-                (p.offset, p.end_offset) = (NO_OFFSET, 0);
+                let at = (&mut p.offset, &mut p.end_offset, &mut p.carried);
+                hand_over_one(at, file, si, &mut h.offsets);
                 h.streams[si].0 = Some(p);
             }
         }

@@ -76,12 +76,22 @@ pub fn format_of(path: &Path) -> Format {
 /// `0.log`, `<id>-json.log.1` → `<id>-json.log`, `app.log-20240101` → `app.log`); `None` for other names.
 pub fn live_path(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
-    let end = name
-        .match_indices(".log")
+    Some(path.with_file_name(&name[..live_name_len(name)?]))
+}
+
+/// Length of the live part of a file name (see [`live_path`]).
+fn live_name_len(name: &str) -> Option<usize> {
+    name.match_indices(".log")
         .map(|(i, _)| i + 4)
         .filter(|&e| matches!(name.as_bytes().get(e), None | Some(b'.' | b'-')))
-        .last()?;
-    Some(path.with_file_name(&name[..end]))
+        .last()
+}
+
+/// Whether a path names a rotated file (`0.log.1`, `app.log-20240101`), not the path it was written at.
+pub fn is_rotated_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| live_name_len(n).is_some_and(|e| e < n.len()))
 }
 
 impl Tracked {

@@ -17,7 +17,7 @@ use crate::checkpoint::{self, Checkpoint, FileState};
 use crate::discover::{ChangeWatcher, Discovery, EarlyOpens};
 use crate::enrich::Enricher;
 use crate::error::AgentError;
-use crate::files::{FileTable, Tracked};
+use crate::files::{is_rotated_name, FileTable, Tracked};
 use crate::identity::{read_head, FileKey, Fingerprint, GzStamp};
 use crate::metrics::Metrics;
 use crate::options::AgentOptions;
@@ -38,11 +38,7 @@ const FORGET_AFTER_SECS: u64 = 3600;
 
 /// Whether a file was renamed away from the path it was written at (or is at no path any more).
 fn rotated_away(detached_since: Option<Instant>, path: &std::path::Path) -> bool {
-    detached_since.is_some()
-        || path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.contains(".log") && !n.ends_with(".log"))
+    detached_since.is_some() || is_rotated_name(path)
 }
 
 /// All state of the reader thread.
