@@ -1,25 +1,9 @@
 //! Tests of [`Assembler::hand_over`] / [`Assembler::adopt`]: events split by a rotation finished in the next file.
 
-use super::tests::{cri, docker, messages, opts};
+use super::tests::{cri, docker, feed, messages, opts};
 use super::*;
 
 const ALL: [bool; 2] = [true, true];
-
-/// Feeds `lines` to `a` at consecutive offsets from 0.
-fn feed(a: &mut Assembler, lines: &[Vec<u8>], out: &mut Vec<Event>) {
-    let mut off = 0u64;
-    for l in lines {
-        a.push(
-            RawLine {
-                offset: off,
-                bytes: l,
-            },
-            Instant::now(),
-            out,
-        );
-        off += l.len() as u64 + 1;
-    }
-}
 
 fn len(lines: &[Vec<u8>]) -> u64 {
     lines.iter().map(|l| l.len() as u64 + 1).sum()

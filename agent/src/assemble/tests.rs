@@ -23,14 +23,8 @@ pub(super) fn docker(stream: &str, log: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Feeds `lines` as consecutive lines of one file (offsets as if joined by `\n`), then flushes everything.
-pub(super) fn run(
-    format: Format,
-    o: Arc<AssembleOptions>,
-    lines: &[Vec<u8>],
-) -> (Vec<Event>, AssembleStats) {
-    let mut a = Assembler::new(format, o);
-    let mut out = Vec::new();
+/// Feeds `lines` to `a` as consecutive lines of one file from offset 0 (offsets as if joined by `\n`).
+pub(super) fn feed(a: &mut Assembler, lines: &[Vec<u8>], out: &mut Vec<Event>) {
     let now = Instant::now();
     let mut off = 0u64;
     for l in lines {
@@ -40,10 +34,21 @@ pub(super) fn run(
                 bytes: l,
             },
             now,
-            &mut out,
+            out,
         );
         off += l.len() as u64 + 1;
     }
+}
+
+/// Feeds `lines` as consecutive lines of one file (offsets as if joined by `\n`), then flushes everything.
+pub(super) fn run(
+    format: Format,
+    o: Arc<AssembleOptions>,
+    lines: &[Vec<u8>],
+) -> (Vec<Event>, AssembleStats) {
+    let mut a = Assembler::new(format, o);
+    let mut out = Vec::new();
+    feed(&mut a, lines, &mut out);
     a.flush_all(&mut out);
     assert_eq!(a.pending_offset(), None);
     (out, a.stats().clone())

@@ -8,9 +8,14 @@ use crate::crash::{spawn_agent, spawn_agent_with};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
+use std::process::Child;
 use std::time::Duration;
 
 use common::*;
+
+/// How long a test waits for every message, and then for late duplicates.
+const WAIT: Duration = Duration::from_secs(15);
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// A Docker json-file line holding one piece (`\n` only on the last piece of a line).
 fn docker_piece(piece: &str, last: bool, n: u64) -> String {
@@ -57,6 +62,22 @@ fn lines(from: u64, to: u64, docker_fmt: bool, want: &mut Vec<String>) -> String
     text
 }
 
+/// [`stop_and_check`] for an agent process (killed at the end); long messages are named by their head and length.
+async fn kill_and_check(recv: &Receiver, mut child: Child, want: &[String], timeout: Duration) {
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, timeout).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let short = |m: &HashMap<String, usize>| -> HashMap<String, usize> {
+        m.iter()
+            .map(|(k, v)| (format!("{:.40} ({} bytes)", k, k.len()), *v))
+            .collect()
+    };
+    assert_exactly_once(&short(&recv.messages()), &short(&expected));
+    assert!(ok);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_line_split_by_rotation_is_one_event() {
     init_tracing();
@@ -83,13 +104,7 @@ async fn docker_line_split_by_rotation_is_one_event() {
     want.extend((110..120).map(|n| format!("plain line {n}")));
     append(&log, &text);
     want.push(big.clone());
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    agent.stop().await;
-    let got = recv.messages();
-    assert!(ok, "{} of {} messages arrived", got.len(), expected.len());
-    assert_exactly_once(&got, &expected);
+    stop_and_check(&recv, agent, &want, WAIT, SETTLE).await;
     // Shipped under the rotated file's identity, at the offset of its first piece there.
     let rec = recv
         .records()
@@ -138,13 +153,7 @@ async fn cri_pieces_split_by_kubelet_rotation_then_gzipped_are_one_event() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         gzip_like_kubelet(&rotated, &d.join(format!("0.log.20240501-10000{round}.gz")));
     }
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    agent.stop().await;
-    let got = recv.messages();
-    assert!(ok, "{} of {} messages arrived", got.len(), expected.len());
-    assert_exactly_once(&got, &expected);
+    stop_and_check(&recv, agent, &want, WAIT, SETTLE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,18 +189,7 @@ async fn stack_trace_split_by_rotation_is_one_event() {
     text.push_str(&lines(5, 10, false, &mut want));
     append(&d.join("0.log"), &text);
     want.push(trace.join("\n"));
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    agent.stop().await;
-    let got = recv.messages();
-    assert!(
-        ok,
-        "{} of {} messages arrived: {got:?}",
-        got.len(),
-        expected.len()
-    );
-    assert_exactly_once(&got, &expected);
+    stop_and_check(&recv, agent, &want, WAIT, SETTLE).await;
 }
 
 /// Long lines split into pieces with rotations between pieces, and `kill -9` of the agent at random points —
@@ -205,13 +203,7 @@ async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
     let recv = Receiver::start().await;
     let d = pod_dir(root.path(), "crash", "split-1", "c");
     let log = d.join("0.log");
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move |m: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % m
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let mut want = Vec::new();
     let mut n = 0u64;
     let mut rotations = 0u64;
@@ -268,19 +260,7 @@ async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
             child.wait().unwrap();
             continue;
         }
-        let expected = count(want.iter().cloned());
-        let ok = recv.wait_for(&expected, Duration::from_secs(20)).await;
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        // Long messages are named by their head and length.
-        let short = |m: &HashMap<String, usize>| -> HashMap<String, usize> {
-            m.iter()
-                .map(|(k, v)| (format!("{:.40} ({} bytes)", k, k.len()), *v))
-                .collect()
-        };
-        assert_exactly_once(&short(&recv.messages()), &short(&expected));
-        assert!(ok);
+        kill_and_check(&recv, child, &want, Duration::from_secs(20)).await;
     }
     assert!(rotations >= 5, "only {rotations} rotations");
 }
@@ -318,19 +298,8 @@ async fn compressed_after_hand_over_then_kill_9_ships_the_line_once() {
     text.push_str(&lines(5, 10, false, &mut want));
     append(&log, &text);
     want.push(big);
-    let mut child = spawn_agent_with(&recv.url(), data.path(), root.path(), &flags);
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let short = |m: &HashMap<String, usize>| -> HashMap<String, usize> {
-        m.iter()
-            .map(|(k, v)| (format!("{:.40} ({} bytes)", k, k.len()), *v))
-            .collect()
-    };
-    assert_exactly_once(&short(&recv.messages()), &short(&expected));
-    assert!(ok);
+    let child = spawn_agent_with(&recv.url(), data.path(), root.path(), &flags);
+    kill_and_check(&recv, child, &want, Duration::from_secs(15)).await;
 }
 
 /// A writer that still appends to the rotated file after the next file continued its line (a process that has
@@ -359,12 +328,7 @@ async fn late_write_to_the_rotated_file_after_hand_over() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     append(&rotated, &lines(5, 8, false, &mut want));
     append(&log, &lines(8, 12, false, &mut want));
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    agent.stop().await;
-    assert_exactly_once(&recv.messages(), &expected);
-    assert!(ok);
+    stop_and_check(&recv, agent, &want, WAIT, SETTLE).await;
 }
 
 /// Lines long enough that a new file holding a few is taken up at once.
@@ -417,13 +381,14 @@ async fn live_copy(live_first: bool) {
     t.push_str(&padded(5, 8, &mut want));
     append(&d.join("0.log"), &t);
     want.push("plain line 4 padding padding padding padding\njava.lang.IllegalStateException: boom\n\tat com.x.Foo(Foo.java:1)".into());
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    agent.stop().await;
-    let got = recv.messages();
-    assert!(ok, "{got:?}");
-    assert_exactly_once(&got, &expected);
+    stop_and_check(
+        &recv,
+        agent,
+        &want,
+        Duration::from_secs(10),
+        Duration::from_millis(500),
+    )
+    .await;
 }
 
 /// A plain copy of a rotated file appears, then the rotated file is deleted while the event it handed over is
@@ -457,11 +422,12 @@ async fn copy_of_a_rotated_file_with_an_event_out_is_continued_not_reread() {
     ));
     tokio::time::sleep(Duration::from_millis(6000)).await;
     append(&d.join("0.log"), &padded(20, 22, &mut want));
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    agent.stop().await;
-    let got = recv.messages();
-    assert!(ok, "{got:?}");
-    assert_exactly_once(&got, &expected);
+    stop_and_check(
+        &recv,
+        agent,
+        &want,
+        Duration::from_secs(10),
+        Duration::from_millis(1500),
+    )
+    .await;
 }

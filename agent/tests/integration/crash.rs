@@ -53,13 +53,7 @@ async fn kill_9_at_random_points_loses_and_duplicates_nothing() {
     ];
     let mut want = Vec::new();
     let mut n = 0u64;
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move |m: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % m
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     let mut rotations = 0;
     for round in 0..7 {
         let mut child = spawn_agent(&recv.url(), data.path(), root.path());

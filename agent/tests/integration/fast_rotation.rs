@@ -36,16 +36,6 @@ async fn files_deleted_before_any_scan_are_read_whole() {
         tokio::time::sleep(Duration::from_millis(40)).await;
         fs::rename(&log, &rotated).unwrap(); // the previous `.1` is deleted
     }
-    let expected = count(want.iter().cloned());
-    let ok = recv.wait_for(&expected, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    agent.stop().await;
-    let got = recv.messages();
-    assert!(
-        ok,
-        "lines missing: {} of {} arrived",
-        got.len(),
-        expected.len()
-    );
-    assert_exactly_once(&got, &expected);
+    let (wait, settle) = (Duration::from_secs(15), Duration::from_millis(500));
+    stop_and_check(&recv, agent, &want, wait, settle).await;
 }

@@ -296,6 +296,17 @@ pub fn docker_dir(root: &Path, id: &str) -> PathBuf {
     d
 }
 
+/// A deterministic pseudo-random source (xorshift64): each call gives a number below its argument.
+pub fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut rng = seed;
+    move |m| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % m
+    }
+}
+
 /// A free port on 127.0.0.1 (bound then released).
 pub fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -359,4 +370,22 @@ impl Agent {
         }
         self.join.await.unwrap().unwrap();
     }
+}
+
+/// Waits up to `timeout` for every message of `want`, lets late duplicates arrive for `settle`, stops the agent,
+/// and asserts that each arrived exactly once.
+pub async fn stop_and_check(
+    recv: &Receiver,
+    agent: Agent,
+    want: &[String],
+    timeout: Duration,
+    settle: Duration,
+) {
+    let expected = count(want.iter().cloned());
+    let ok = recv.wait_for(&expected, timeout).await;
+    tokio::time::sleep(settle).await;
+    agent.stop().await;
+    let got = recv.messages();
+    assert_exactly_once(&got, &expected);
+    assert!(ok, "{} of {} messages arrived", got.len(), expected.len());
 }
