@@ -132,7 +132,7 @@ impl Tracked {
         self.detached_since = None;
         self.last_growth = now;
         self.seen_malformed = 0;
-        self.linked = self.state.gz;
+        self.linked = false;
         self.link_wait = None;
         if self.state.born_ns.is_none() {
             let m = self.reader.as_ref().and_then(|r| r.file()?.metadata().ok());

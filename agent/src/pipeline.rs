@@ -36,11 +36,6 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// Identities not seen for this long (seconds) and not being read are forgotten.
 const FORGET_AFTER_SECS: u64 = 3600;
 
-/// Whether a file was renamed away from the path it was written at (or is at no path any more).
-fn rotated_away(detached_since: Option<Instant>, path: &std::path::Path) -> bool {
-    detached_since.is_some() || is_rotated_name(path)
-}
-
 /// All state of the reader thread.
 pub struct Pipeline {
     pub(crate) opts: Arc<AgentOptions>,
@@ -364,9 +359,10 @@ impl Pipeline {
                 continue;
             }
             if let Some(asm) = t.asm.as_mut() {
-                // A rotated file's unfinished event waits for the next file to continue it.
-                let wait = if asm.has_unfinished() && rotated_away(t.detached_since, &t.state.path)
-                {
+                // A rotated file's (renamed away, or at no path any more) unfinished event waits for the next
+                // file to continue it.
+                let rotated = || t.detached_since.is_some() || is_rotated_name(&t.state.path);
+                let wait = if asm.has_unfinished() && rotated() {
                     self.opts.multiline_timeout.max(LINK_WAIT)
                 } else {
                     self.opts.multiline_timeout
