@@ -1,8 +1,8 @@
 //! Continuing events across a rotation. The runtime splits lines over 16 KiB into pieces, and a stack trace is
 //! many lines: a rotation can fall inside either. The files rotated from one path are ordered (see [`order`]); a
-//! file's first line is read only once the file before it is read to its end, and an event that file left
-//! unfinished is handed over ([`crate::assemble::Assembler::hand_over`]) and finished by the new file, then
-//! shipped once under the identity and offset where it started. Until it is shipped, the rotated file's checkpoint
+//! file's first line is read only once the file before it is open (a scan can miss a file being renamed) and read
+//! to its end, and an event that file left unfinished is handed over ([`crate::assemble::Assembler::hand_over`])
+//! and finished by the new file, then shipped once under the identity and offset where it started. Until it is shipped, the rotated file's checkpoint
 //! stays before it and the rotated file is not read further ([`crate::files::Tracked::handed`]), so a crash in
 //! between replays both files and hands it over again.
 
@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use crate::files::{live_path, Tracked};
+use crate::files::{live_path, unix_nanos, Tracked};
+use crate::identity::{is_gz, FileKey};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::records::emit;
@@ -99,6 +100,10 @@ impl Pipeline {
             return true;
         }
         let waited_out = now - *t.link_wait.get_or_insert(now) >= LINK_WAIT;
+        if !waited_out && self.unopened_before(&self.table.files[id]) {
+            self.rescan = true;
+            return false; // the file really before it is not open yet: taken up by the next scan
+        }
         let t = &self.table.files[id];
         let me = order(t);
         // The latest file rotated before this one (open or not), and whether every earlier one is read.
@@ -141,7 +146,7 @@ impl Pipeline {
             .family(t)
             .filter(|o| order(o) > me)
             .min_by(|a, b| order(a).cmp(&order(b)))
-            .filter(|o| !o.linked)
+            .filter(|o| !o.linked && !self.unopened_before(o))
             .map(|o| (o.state.id.clone(), accepts(o)));
         if let Some((next, accept)) = next {
             if accept != [false, false] {
@@ -151,6 +156,37 @@ impl Pipeline {
                 self.transfer(id, &next, accept, Instant::now());
             }
         }
+    }
+
+    /// Whether a file of `t`'s family rotated before `t` is on disk but not open: a scan can miss a file that is
+    /// renamed while it lists the directory (and the change watcher may not have been running when it was
+    /// created, e.g. at a restart); `t` must not continue an event of a file older than the one it really follows,
+    /// nor start without the event of the one it follows.
+    fn unopened_before(&self, t: &Tracked) -> bool {
+        let (Some(live), Some(dir)) = (live_path(&t.state.path), t.state.path.parent()) else {
+            return false;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let me = order(t);
+        entries.flatten().any(|e| {
+            let p = e.path();
+            if is_gz(&p) || !self.disc.wants(&p) || live_path(&p).as_deref() != Some(&*live) {
+                return false;
+            }
+            let Ok(m) = std::fs::metadata(&p) else {
+                return false;
+            };
+            let key = FileKey::of(&m);
+            if self.table.live.contains_key(&key) {
+                return false;
+            }
+            // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path.
+            let born = m.created().or_else(|_| m.modified()).map_or(0, unix_nanos);
+            let rank = name_rank(&p);
+            rank.0 != 2 && (born, &rank) < (me.1, &me.2)
+        })
     }
 
     /// The other identities (open or not) of files rotated from the same path as `t`.

@@ -61,6 +61,8 @@ pub struct Pipeline {
     pub(crate) deferred: HashMap<FileKey, Instant>,
     /// New short files waiting for their size to settle: size and since when.
     pub(crate) settling: HashMap<FileKey, (u64, Instant)>,
+    /// A file on disk the last scan missed was noticed: scan again soon.
+    pub(crate) rescan: bool,
 }
 
 impl Pipeline {
@@ -133,6 +135,7 @@ impl Pipeline {
             gz_failures: HashMap::new(),
             deferred: HashMap::new(),
             settling: HashMap::new(),
+            rescan: false,
         })
     }
 
@@ -153,7 +156,7 @@ impl Pipeline {
         let mut structural = true;
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            structural |= watcher.take_structural();
+            structural |= watcher.take_structural() | std::mem::take(&mut self.rescan);
             let scan_due = match last_scan {
                 None => true,
                 Some(t) => {

@@ -1,4 +1,5 @@
 //! Test harness binary: runs the agent from a few flags until SIGINT/SIGTERM (used by the kill -9 tests).
+//! `LOGMIND_AGENT_LOG=logmind_agent=debug` logs to stderr.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,6 +7,14 @@ use std::time::Duration;
 use logmind_agent::{AgentOptions, KubeMode};
 
 fn main() {
+    // Logs to stderr when asked (the kill -9 tests send it to `LOGMIND_AGENT_LOGFILE`).
+    if let Ok(filter) = std::env::var("LOGMIND_AGENT_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let mut opts = AgentOptions {
         kubernetes: KubeMode::Off,
         listen: None,

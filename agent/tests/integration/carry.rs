@@ -203,19 +203,28 @@ async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
     let recv = Receiver::start().await;
     let d = pod_dir(root.path(), "crash", "split-1", "c");
     let log = d.join("0.log");
-    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+    // `LOGMIND_TEST_SEED` varies the sequence (the steps taken are printed: shown when the test fails).
+    let seed = std::env::var("LOGMIND_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let mut next = xorshift(seed.unwrap_or(0x2545_f491_4f6c_dd1d));
     let mut want = Vec::new();
     let mut n = 0u64;
     let mut rotations = 0u64;
     let mut rotate = |log: &Path| {
         rotations += 1;
         fs::rename(log, d.join(format!("0.log.20240501-{rotations:06}"))).unwrap();
+        eprintln!("rotated to 0.log.20240501-{rotations:06}");
     };
     // Pieces of a line not written yet when the agent was killed.
     let mut rest: Vec<String> = Vec::new();
     const ROUNDS: usize = 8;
     for round in 0..ROUNDS {
         let mut child = spawn_agent(&recv.url(), data.path(), root.path());
+        eprintln!(
+            "round {round}: agent started, {} pieces of the cut line follow",
+            rest.len()
+        );
         append(&log, &rest.concat());
         rest.clear();
         let deadline = std::time::Instant::now() + Duration::from_millis(300 + next(500));
@@ -234,6 +243,12 @@ async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
             lines.push(cri(&m, n));
             want.push(m);
             let cut = 1 + next(parts.len() as u64 - 2) as usize;
+            eprintln!(
+                "line {}: {} bytes in {} pieces, {cut} written",
+                n - 1,
+                big.len(),
+                parts.len()
+            );
             append(&log, &lines[..cut].concat());
             let rotated = next(2) == 0;
             if rotated {
@@ -245,6 +260,7 @@ async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
                 rest = lines[cut..].to_vec();
                 if rotated && next(2) == 0 {
                     append(&log, &rest.remove(0));
+                    eprintln!("one more piece written");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 break;
@@ -256,6 +272,7 @@ async fn kill_9_between_pieces_loses_and_duplicates_nothing() {
             }
         }
         if round + 1 < ROUNDS {
+            eprintln!("kill -9");
             child.kill().unwrap();
             child.wait().unwrap();
             continue;

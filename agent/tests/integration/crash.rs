@@ -13,6 +13,21 @@ pub(crate) fn spawn_agent(server: &str, data: &std::path::Path, root: &std::path
     spawn_agent_with(server, data, root, &[])
 }
 
+/// The agent's stderr: appended to `LOGMIND_AGENT_LOGFILE` when set (with `LOGMIND_AGENT_LOG=logmind_agent=debug`
+/// to trace a failure), else discarded.
+fn agent_log() -> Stdio {
+    match std::env::var_os("LOGMIND_AGENT_LOGFILE") {
+        Some(f) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(f)
+                .unwrap(),
+        ),
+        None => Stdio::null(),
+    }
+}
+
 /// [`spawn_agent`] with more flags.
 pub(crate) fn spawn_agent_with(
     server: &str,
@@ -37,7 +52,7 @@ pub(crate) fn spawn_agent_with(
         .arg("--host-root")
         .arg(root)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(agent_log())
         .spawn()
         .unwrap()
 }
