@@ -35,6 +35,13 @@ fn order(t: &Tracked) -> Key<'_> {
     (t.in_scan && rank.0 == 2, born, rank, &t.state.id)
 }
 
+/// Where a file stands among the files of its path by birth, then name (see [`order`]).
+type Place = (u64, (u8, u64, String));
+
+fn place(t: &Tracked) -> Place {
+    (t.state.born_ns.unwrap_or(0), name_rank(&t.state.path))
+}
+
 /// Newer names rank higher (see [`order`]).
 fn name_rank(path: &Path) -> (u8, u64, String) {
     let (Some(live), Some(name)) = (live_path(path), path.file_name().and_then(|n| n.to_str()))
@@ -100,14 +107,12 @@ impl Pipeline {
             return true;
         }
         let waited_out = now - *t.link_wait.get_or_insert(now) >= LINK_WAIT;
-        if !waited_out && self.unopened_before(&self.table.files[id]) {
-            self.rescan = true;
-            return false; // the file really before it is not open yet: taken up by the next scan
-        }
         let t = &self.table.files[id];
         let me = order(t);
-        // The latest file rotated before this one (open or not), and whether every earlier one is read.
+        // The latest file rotated before this one (open or not), whether every earlier one is read, and the
+        // latest earlier one whose place is settled (open or finished).
         let mut prev: Option<(Key<'_>, &Tracked)> = None;
+        let mut settled: Option<Place> = None;
         for o in self.family(t) {
             let key = order(o);
             if key >= me {
@@ -116,6 +121,9 @@ impl Pipeline {
             if !waited_out && !drained(o) {
                 return false;
             }
+            if o.reader.is_some() || o.state.finished {
+                settled = settled.max(Some(place(o)));
+            }
             if prev.as_ref().is_none_or(|(k, _)| key > *k) {
                 prev = Some((key, o));
             }
@@ -123,6 +131,21 @@ impl Pipeline {
         let from = prev
             .filter(|(_, o)| o.live_plain() && drained(o))
             .map(|(_, o)| o.state.id.clone());
+        if !waited_out {
+            // A file between the settled one and this one on disk but not open (a scan missed it): this one
+            // waits for the next scan, which is asked for at once (the directory is listed again only after it).
+            if t.link_scan == Some(self.scans) {
+                return false;
+            }
+            if self.unopened_between(settled.as_ref(), t) {
+                let scans = self.scans;
+                if let Some(t) = self.table.files.get_mut(id) {
+                    t.link_scan = Some(scans);
+                }
+                self.rescan = true;
+                return false;
+            }
+        }
         if let Some(t) = self.table.files.get_mut(id) {
             t.linked = true;
         }
@@ -146,7 +169,7 @@ impl Pipeline {
             .family(t)
             .filter(|o| order(o) > me)
             .min_by(|a, b| order(a).cmp(&order(b)))
-            .filter(|o| !o.linked && !self.unopened_before(o))
+            .filter(|o| !o.linked && !self.unopened_between(Some(&place(t)), o))
             .map(|o| (o.state.id.clone(), accepts(o)));
         if let Some((next, accept)) = next {
             if accept != [false, false] {
@@ -158,34 +181,34 @@ impl Pipeline {
         }
     }
 
-    /// Whether a file of `t`'s family rotated before `t` is on disk but not open: a scan can miss a file that is
-    /// renamed while it lists the directory (and the change watcher may not have been running when it was
-    /// created, e.g. at a restart); `t` must not continue an event of a file older than the one it really follows,
-    /// nor start without the event of the one it follows.
-    fn unopened_before(&self, t: &Tracked) -> bool {
+    /// Whether a file of `t`'s family rotated before `t` (and after `after`, if given) is on disk but not open.
+    /// A scan can miss a file that is renamed while it lists the directory (and the change watcher may not have
+    /// been running when it was created, e.g. at a restart): `t` must not continue an event of a file older than
+    /// the one it really follows, nor start without the event of the one it follows. Files before the last one
+    /// whose place is settled (`after`: open or finished) do not matter, e.g. an older file the agent cannot read.
+    fn unopened_between(&self, after: Option<&Place>, t: &Tracked) -> bool {
         let (Some(live), Some(dir)) = (live_path(&t.state.path), t.state.path.parent()) else {
             return false;
         };
         let Ok(entries) = std::fs::read_dir(dir) else {
             return false;
         };
-        let me = order(t);
+        let me = place(t);
         entries.flatten().any(|e| {
             let p = e.path();
-            if is_gz(&p) || !self.disc.wants(&p) || live_path(&p).as_deref() != Some(&*live) {
+            if live_path(&p).as_deref() != Some(&*live) || is_gz(&p) || !self.disc.wants(&p) {
                 return false;
             }
             let Ok(m) = std::fs::metadata(&p) else {
                 return false;
             };
-            let key = FileKey::of(&m);
-            if self.table.live.contains_key(&key) {
+            if !m.is_file() || self.table.live.contains_key(&FileKey::of(&m)) {
                 return false;
             }
             // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path.
             let born = m.created().or_else(|_| m.modified()).map_or(0, unix_nanos);
-            let rank = name_rank(&p);
-            rank.0 != 2 && (born, &rank) < (me.1, &me.2)
+            let at = (born, name_rank(&p));
+            at.1 .0 != 2 && at < me && after.is_none_or(|a| at > *a)
         })
     }
 

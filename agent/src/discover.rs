@@ -250,8 +250,14 @@ impl ChangeWatcher {
                 ) {
                     flag.store(true, Ordering::Relaxed);
                 }
-                match wake.try_send(()) {
-                    Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+                // Opening or reading a file or directory (the agent's own reads and listings among them) brings
+                // nothing new to read: no wake-up, or a listing while a file waits would wake the reader at once.
+                if !matches!(ev.kind, EventKind::Access(_)) {
+                    match wake.try_send(()) {
+                        Ok(())
+                        | Err(TrySendError::Full(()))
+                        | Err(TrySendError::Disconnected(())) => {}
+                    }
                 }
             }
         };

@@ -58,6 +58,8 @@ pub struct Tracked {
     pub linked: bool,
     /// Since when the file waits for the files rotated before it to be read to their end.
     pub link_wait: Option<Instant>,
+    /// The scan after which a file rotated before it was found on disk but not open (see `Pipeline::link`).
+    pub link_scan: Option<u64>,
 }
 
 /// Framing of a file, from its name.
@@ -118,6 +120,7 @@ impl Tracked {
             finish_pending: false,
             linked: false,
             link_wait: None,
+            link_scan: None,
         }
     }
 
@@ -134,6 +137,7 @@ impl Tracked {
         self.seen_malformed = 0;
         self.linked = false;
         self.link_wait = None;
+        self.link_scan = None;
         if self.state.born_ns.is_none() {
             let m = self.reader.as_ref().and_then(|r| r.file()?.metadata().ok());
             let born = m.and_then(|m| m.created().or_else(|_| m.modified()).ok());

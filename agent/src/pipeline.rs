@@ -63,6 +63,8 @@ pub struct Pipeline {
     pub(crate) settling: HashMap<FileKey, (u64, Instant)>,
     /// A file on disk the last scan missed was noticed: scan again soon.
     pub(crate) rescan: bool,
+    /// Scans so far.
+    pub(crate) scans: u64,
 }
 
 impl Pipeline {
@@ -136,6 +138,7 @@ impl Pipeline {
             deferred: HashMap::new(),
             settling: HashMap::new(),
             rescan: false,
+            scans: 0,
         })
     }
 

@@ -29,6 +29,7 @@ impl Pipeline {
         // in place, then deletes `.1`) must find the original's identity rather than start one of its own.
         paths.sort_by_key(|p| is_gz(p));
         Metrics::add(&self.metrics.scans, 1);
+        self.scans += 1;
         for t in self.table.files.values_mut() {
             t.in_scan = false;
         }

@@ -448,3 +448,70 @@ async fn copy_of_a_rotated_file_with_an_event_out_is_continued_not_reread() {
     )
     .await;
 }
+
+/// An older rotated file at the path that the agent cannot read (never open) does not stand between a rotated
+/// file and the one that follows it: the line split by the rotation (the rotated file then gzipped, the new file
+/// empty until then) is still handed over and shipped once, whole. The agent runs unprivileged for this (as
+/// `nobody` when the test runs as root).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_older_file_does_not_block_the_hand_over() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let as_root = fs::metadata("/proc/self").unwrap().uid() == 0;
+    for (dir, mode) in [(&root, 0o755), (&data, 0o777), (&bin, 0o755)] {
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    // A copy of the harness binary that `nobody` can run wherever the checkout is.
+    let exe = bin.path().join("logmind-agent-test");
+    fs::copy(env!("CARGO_BIN_EXE_logmind-agent-test"), &exe).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "ns", "unreadable-1", "c");
+    let old = d.join("0.log.20240101-000000");
+    fs::write(&old, cri("a line nobody can read", 1)).unwrap();
+    fs::set_permissions(
+        &old,
+        fs::Permissions::from_mode(if as_root { 0o600 } else { 0 }),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args([
+        "--server",
+        &recv.url(),
+        "--agent-id",
+        "u1",
+        "--node-name",
+        "n1",
+    ])
+    .arg("--data-dir")
+    .arg(data.path())
+    .arg("--host-root")
+    .arg(root.path())
+    .stdout(std::process::Stdio::null())
+    .stderr(crate::crash::agent_log());
+    if as_root {
+        cmd.uid(65534).gid(65534);
+    }
+    let child = cmd.spawn().unwrap();
+    let log = d.join("0.log");
+    let mut want = Vec::new();
+    append(&log, &lines(0, 3, false, &mut want));
+    assert!(recv.wait_for(&count(want.iter().cloned()), WAIT).await);
+    let big = long(5, 30_000);
+    let (a, b) = big.split_at(20_000);
+    append(&log, &cri_piece(a, false, 5));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rotated = d.join("0.log.20240501-000001");
+    fs::rename(&log, &rotated).unwrap();
+    fs::File::create(&log).unwrap(); // the runtime reopens: a new empty file
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    gzip_like_kubelet(&rotated, &d.join("0.log.20240501-000001.gz"));
+    append(&log, &cri_piece(b, true, 6));
+    want.push(big.clone());
+    append(&log, &lines(10, 13, false, &mut want));
+    kill_and_check(&recv, child, &want, WAIT).await;
+}

@@ -15,7 +15,7 @@ pub(crate) fn spawn_agent(server: &str, data: &std::path::Path, root: &std::path
 
 /// The agent's stderr: appended to `LOGMIND_AGENT_LOGFILE` when set (with `LOGMIND_AGENT_LOG=logmind_agent=debug`
 /// to trace a failure), else discarded.
-fn agent_log() -> Stdio {
+pub(crate) fn agent_log() -> Stdio {
     match std::env::var_os("LOGMIND_AGENT_LOGFILE") {
         Some(f) => Stdio::from(
             std::fs::OpenOptions::new()
