@@ -2,9 +2,9 @@
 //! many lines: a rotation can fall inside either. The files rotated from one path are ordered (see [`order`]); a
 //! file's first line is read only once the file before it is open (a scan can miss a file being renamed) and read
 //! to its end, and an event that file left unfinished is handed over ([`crate::assemble::Assembler::hand_over`])
-//! and finished by the new file, then shipped once under the identity and offset where it started. Until it is shipped, the rotated file's checkpoint
-//! stays before it and the rotated file is not read further ([`crate::files::Tracked::handed`]), so a crash in
-//! between replays both files and hands it over again.
+//! and finished by the new file, then shipped once under the identity and offset where it started. Until it is
+//! shipped, the rotated file's checkpoint stays before it and the rotated file is not read further
+//! ([`crate::files::Tracked::handed`]), so a crash in between replays both files and hands it over again.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use crate::files::{live_path, unix_nanos, Tracked};
+use crate::files::{born_ns, live_path, Tracked};
 use crate::identity::{is_gz, FileKey};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -30,8 +30,7 @@ pub const LINK_WAIT: Duration = Duration::from_secs(5);
 type Key<'a> = (bool, u64, (u8, u64, String), &'a str);
 
 fn order(t: &Tracked) -> Key<'_> {
-    let born = t.state.born_ns.unwrap_or(0);
-    let rank = name_rank(&t.state.path);
+    let (born, rank) = place(t);
     (t.in_scan && rank.0 == 2, born, rank, &t.state.id)
 }
 
@@ -206,8 +205,7 @@ impl Pipeline {
                 return false;
             }
             // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path.
-            let born = m.created().or_else(|_| m.modified()).map_or(0, unix_nanos);
-            let at = (born, name_rank(&p));
+            let at = (born_ns(&m).unwrap_or(0), name_rank(&p));
             at.1 .0 != 2 && at < me && after.is_none_or(|a| at > *a)
         })
     }

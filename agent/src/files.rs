@@ -140,8 +140,7 @@ impl Tracked {
         self.link_scan = None;
         if self.state.born_ns.is_none() {
             let m = self.reader.as_ref().and_then(|r| r.file()?.metadata().ok());
-            let born = m.and_then(|m| m.created().or_else(|_| m.modified()).ok());
-            self.state.born_ns = born.map(unix_nanos);
+            self.state.born_ns = m.as_ref().and_then(born_ns);
         }
         self.dirty = true;
     }
@@ -213,6 +212,11 @@ pub fn new_state(path: &Path, key: Option<FileKey>, fp: Fingerprint, offset: u64
         seen_unix: now_unix(),
         born_ns: None,
     }
+}
+
+/// When a file was born (statx btime; its mtime where the file system has none), as ns since the epoch.
+pub fn born_ns(m: &std::fs::Metadata) -> Option<u64> {
+    m.created().or_else(|_| m.modified()).ok().map(unix_nanos)
 }
 
 /// `t` as ns since the epoch (0 before it).

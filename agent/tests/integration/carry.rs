@@ -478,21 +478,7 @@ async fn an_unreadable_older_file_does_not_block_the_hand_over() {
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.args([
-        "--server",
-        &recv.url(),
-        "--agent-id",
-        "u1",
-        "--node-name",
-        "n1",
-    ])
-    .arg("--data-dir")
-    .arg(data.path())
-    .arg("--host-root")
-    .arg(root.path())
-    .stdout(std::process::Stdio::null())
-    .stderr(crate::crash::agent_log());
+    let mut cmd = crate::crash::agent_command(&exe, &recv.url(), data.path(), root.path());
     if as_root {
         cmd.uid(65534).gid(65534);
     }

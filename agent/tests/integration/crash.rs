@@ -35,26 +35,38 @@ pub(crate) fn spawn_agent_with(
     root: &std::path::Path,
     extra: &[&str],
 ) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_logmind-agent-test"))
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_logmind-agent-test"));
+    agent_command(exe, server, data, root)
         .args(extra)
-        .args([
-            "--server",
-            server,
-            "--agent-id",
-            "crash-agent",
-            "--node-name",
-            "n1",
-            "--batch-max-bytes",
-            "2048",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--host-root")
-        .arg(root)
-        .stdout(Stdio::null())
-        .stderr(agent_log())
         .spawn()
         .unwrap()
+}
+
+/// The harness binary `exe` set up for `server`, `data` and `root` (not started).
+pub(crate) fn agent_command(
+    exe: &std::path::Path,
+    server: &str,
+    data: &std::path::Path,
+    root: &std::path::Path,
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--server",
+        server,
+        "--agent-id",
+        "crash-agent",
+        "--node-name",
+        "n1",
+        "--batch-max-bytes",
+        "2048",
+    ])
+    .arg("--data-dir")
+    .arg(data)
+    .arg("--host-root")
+    .arg(root)
+    .stdout(Stdio::null())
+    .stderr(agent_log());
+    cmd
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
