@@ -127,6 +127,7 @@ impl Pipeline {
                 prev = Some((key, o));
             }
         }
+        let prev_id = prev.as_ref().map(|(_, o)| o.state.id.clone());
         let from = prev
             .filter(|(_, o)| o.live_plain() && drained(o))
             .map(|(_, o)| o.state.id.clone());
@@ -147,6 +148,7 @@ impl Pipeline {
         }
         if let Some(t) = self.table.files.get_mut(id) {
             t.linked = true;
+            debug!(file = %t.state.path.display(), id, prev = ?prev_id, waited_out, "first line of a file: linked after the file before it");
         }
         if let Some(from) = from {
             self.transfer(&from, id, accept, now);

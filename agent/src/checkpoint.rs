@@ -40,6 +40,11 @@ pub struct FileState {
     /// birth time, the truncation for content after a `copytruncate`): the rotation order of one path's files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub born_ns: Option<u64>,
+    /// Birth time (statx btime, ns since the epoch) of the inode `key` names, where the file system keeps one:
+    /// the inode found again with another birth time is another file (ext4 gives a deleted file's inode to the
+    /// next file created), however its head looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_born_ns: Option<u64>,
 }
 
 /// The whole checkpoint.
@@ -130,6 +135,7 @@ mod tests {
                 gz: false,
                 seen_unix: 5,
                 born_ns: Some(1_733_306_400_000_000_001),
+                key_born_ns: Some(1_733_306_400_000_000_000),
             }],
         };
         save(dir.path(), &cp).unwrap();

@@ -211,12 +211,18 @@ pub fn new_state(path: &Path, key: Option<FileKey>, fp: Fingerprint, offset: u64
         gz: false,
         seen_unix: now_unix(),
         born_ns: None,
+        key_born_ns: None,
     }
 }
 
 /// When a file was born (statx btime; its mtime where the file system has none), as ns since the epoch.
 pub fn born_ns(m: &std::fs::Metadata) -> Option<u64> {
     m.created().or_else(|_| m.modified()).ok().map(unix_nanos)
+}
+
+/// The birth time (statx btime) of a file, as ns since the epoch; `None` where the file system keeps none.
+pub fn btime_ns(m: &std::fs::Metadata) -> Option<u64> {
+    m.created().ok().map(unix_nanos)
 }
 
 /// `t` as ns since the epoch (0 before it).

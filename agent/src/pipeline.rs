@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::options::AgentOptions;
 use crate::records::{emit, ensure_meta, fallback, Batch};
 use crate::spool::{EntryHeader, Spool, ENTRY_VERSION};
-use crate::tail::Reader;
+use crate::tail::{HeadChanged, Reader};
 
 /// Bytes read from one file per pass (fairness between files).
 const READ_BUDGET: usize = 1 << 20;
@@ -59,8 +59,9 @@ pub struct Pipeline {
     scratch: Vec<u8>,
     pub(crate) gz_failures: HashMap<FileKey, (GzStamp, u32)>,
     pub(crate) deferred: HashMap<FileKey, Instant>,
-    /// New short files waiting for their size to settle: size and since when.
-    pub(crate) settling: HashMap<FileKey, (u64, Instant)>,
+    /// New short files waiting for their size to settle: size, since when, and whether the inode is one a saved
+    /// identity's content was truncated out of (see `found_plain`).
+    pub(crate) settling: HashMap<FileKey, (u64, Instant, bool)>,
     /// A file on disk the last scan missed was noticed: scan again soon.
     pub(crate) rescan: bool,
     /// Scans so far.
@@ -262,13 +263,16 @@ impl Pipeline {
             let Some(t) = self.table.files.get_mut(&id) else {
                 continue;
             };
-            let Tracked { reader, asm, .. } = t;
+            let Tracked {
+                reader, asm, state, ..
+            } = t;
             let (Some(reader), Some(asm)) = (reader.as_mut(), asm.as_mut()) else {
                 continue;
             };
             let events = &mut self.events;
             let mut lines = 0u64;
-            let res = reader.read_lines(READ_BUDGET, &mut self.scratch, |line| {
+            let head = Some(state.fp);
+            let res = reader.read_lines(READ_BUDGET, &mut self.scratch, head, |line| {
                 lines += 1;
                 asm.push(line, now, events);
             });
@@ -283,6 +287,11 @@ impl Pipeline {
                     if n >= READ_BUDGET {
                         busy = true;
                     }
+                }
+                Err(e) if HeadChanged::is(&e) => {
+                    self.new_generation(&id, now);
+                    busy = true;
+                    continue;
                 }
                 Err(e) => {
                     warn!(file = %t.state.path.display(), error = %e, "read failed; file set aside");

@@ -3,14 +3,14 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::discover::{EarlyFile, EARLY_HOLD};
 use crate::enrich::origin_from_path;
-use crate::files::{format_of, new_state, now_unix, open_plain, Tracked};
+use crate::files::{btime_ns, format_of, new_state, now_unix, open_plain, unix_nanos, Tracked};
 use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint, GzStamp, HEAD_LEN};
 use crate::metrics::{GiveUp, Metrics};
 use crate::pipeline::Pipeline;
@@ -24,10 +24,22 @@ const GZ_ATTEMPTS: u32 = 5;
 impl Pipeline {
     /// Matches the files of a fresh scan against the table.
     pub(crate) fn reconcile(&mut self, now: Instant) {
-        let mut paths = self.disc.scan();
+        let mut found: Vec<(PathBuf, fs::Metadata)> = self
+            .disc
+            .scan()
+            .into_iter()
+            .filter_map(|p| fs::metadata(&p).ok().map(|m| (p, m)))
+            .collect();
         // Plain files first: a `.gz` whose plain original is still there (Docker compresses `.1` into `.1.gz`
-        // in place, then deletes `.1`) must find the original's identity rather than start one of its own.
-        paths.sort_by_key(|p| is_gz(p));
+        // in place, then deletes `.1`) must find the original's identity rather than start one of its own. And
+        // first of those the inodes a saved identity names: an identity is taken up at its own inode (or told
+        // it was truncated there) before a copy of its content is considered.
+        found.sort_by_cached_key(|(p, m)| {
+            let key = FileKey::of(m);
+            let claimed =
+                !self.table.live.contains_key(&key) && self.table.by_saved_key(key).is_some();
+            (is_gz(p), !claimed)
+        });
         Metrics::add(&self.metrics.scans, 1);
         self.scans += 1;
         for t in self.table.files.values_mut() {
@@ -35,10 +47,7 @@ impl Pipeline {
         }
         let mut gz_present = std::collections::HashSet::new();
         let mut scanned = std::collections::HashSet::new();
-        for path in paths {
-            let Ok(meta) = fs::metadata(&path) else {
-                continue;
-            };
+        for (path, meta) in found {
             let key = FileKey::of(&meta);
             scanned.insert(key);
             if is_gz(&path) {
@@ -55,7 +64,7 @@ impl Pipeline {
         self.gz_failures.retain(|k, _| gz_present.contains(k));
         self.deferred.retain(|_, t| now - *t < COPY_DECIDE * 4);
         self.settling
-            .retain(|_, (_, t)| now - *t < Duration::from_secs(60));
+            .retain(|_, (_, t, _)| now - *t < Duration::from_secs(60));
         let unix = now_unix();
         for t in self.table.files.values_mut() {
             if t.in_scan {
@@ -124,6 +133,8 @@ impl Pipeline {
         t.state.finished = false;
         if !reader.is_gz() {
             t.state.key = key;
+            let meta = reader.file().and_then(|f| f.metadata().ok());
+            t.state.key_born_ns = meta.as_ref().and_then(btime_ns);
         }
         t.attach(reader, &opts, now);
         if let (Some(k), false) = (key, t.state.gz) {
@@ -153,15 +164,26 @@ impl Pipeline {
             return; // replaced between stat and open: next scan
         }
         let Ok(head) = read_head(&file) else { return };
+        let meta = file.metadata().ok();
+        // Set when the saved identity's inode was truncated in place while not read (`copytruncate` while the
+        // agent was stopped): the content now there is newer than the copies made of the old one.
+        let mut truncated_in_place = false;
         // 1. The identity saved for this inode (agent restarted, or a file set aside).
         if let Some(id) = self.table.by_saved_key(key) {
             let t = &self.table.files[&id];
-            let same = t.state.fp.len == 0 || t.state.fp.matches(&head);
+            // Another file at a reused inode has another birth time (an empty file's head tells nothing).
+            let reused = matches!(
+                (t.state.key_born_ns, meta.as_ref().and_then(btime_ns)),
+                (Some(a), Some(b)) if a != b
+            );
+            let same = !reused && (t.state.fp.len == 0 || t.state.fp.matches(&head));
             if same && size >= t.state.offset {
                 let off = t.state.offset;
+                debug!(file = %path.display(), %id, offset = off, "resuming a known file");
                 self.start(&id, Reader::plain(file, off), path, Some(key), now);
                 return;
             }
+            truncated_in_place = !reused && t.state.key_born_ns.is_some();
             // Inode reused by another file, or truncated while not read: keep the old identity for its copies.
             if let Some(t) = self.table.files.get_mut(&id) {
                 t.state.key = None;
@@ -201,7 +223,7 @@ impl Pipeline {
                     return; // continued at its offset once the events it handed over are shipped
                 }
                 if t.reader.is_none() && size >= t.state.offset {
-                    info!(file = %path.display(), offset = t.state.offset, "continuing a file from its copy");
+                    info!(file = %path.display(), %id, offset = t.state.offset, "continuing a file from its copy");
                     let off = t.state.offset;
                     self.start(&id, Reader::plain(file, off), path, Some(key), now);
                     return;
@@ -215,23 +237,31 @@ impl Pipeline {
                 .opts
                 .poll_interval
                 .clamp(Duration::from_millis(300), Duration::from_secs(2));
-            match self.settling.get(&key) {
-                Some((s, since)) if *s == size && now - *since >= settle => {}
-                Some((s, _)) if *s == size => return,
-                _ => {
-                    self.settling.insert(key, (size, now));
+            match self.settling.get_mut(&key) {
+                Some((s, since, _)) if *s == size && now - *since >= settle => {}
+                Some((s, _, in_place)) if *s == size => {
+                    *in_place |= truncated_in_place;
+                    return;
+                }
+                Some(e) => {
+                    *e = (size, now, e.2 | truncated_in_place);
+                    return;
+                }
+                None => {
+                    self.settling.insert(key, (size, now, truncated_in_place));
                     return;
                 }
             }
         }
-        self.settling.remove(&key);
+        if let Some((_, _, in_place)) = self.settling.remove(&key) {
+            truncated_in_place |= in_place;
+        }
         let offset = if self.first_start && self.initial_scan && self.opts.read_from_end {
             size
         } else {
             0
         };
-        info!(file = %path.display(), offset, "new file");
-        self.track_new(
+        let id = self.track_new(
             path,
             Some(key),
             &head,
@@ -239,6 +269,17 @@ impl Pipeline {
             Reader::plain(file, offset),
             now,
         );
+        if truncated_in_place {
+            // Its birth time is the old content's: order it by when its content was last written.
+            let written = meta
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .map(unix_nanos);
+            if let (Some(t), Some(w)) = (self.table.files.get_mut(&id), written) {
+                t.state.born_ns = Some(w);
+            }
+        }
+        info!(file = %path.display(), %id, offset, "new file");
     }
 
     /// A file the change watcher opened when it was created. Nothing to do when the scan found it (at its path or
@@ -325,7 +366,7 @@ impl Pipeline {
             let off = t.state.offset;
             match Reader::gz(path, off) {
                 Ok(r) => {
-                    info!(file = %path.display(), offset = off, "continuing a rotated file from its compressed copy");
+                    info!(file = %path.display(), %id, offset = off, "continuing a rotated file from its compressed copy");
                     self.table.gz_seen.insert(key, (stamp, Some(id.clone())));
                     self.start(&id, r, path, None, now);
                 }
@@ -339,8 +380,8 @@ impl Pipeline {
         }
         match Reader::gz(path, 0) {
             Ok(r) => {
-                info!(file = %path.display(), "new compressed file; reading it whole");
                 let id = self.track_new(path, None, &head, 0, r, now);
+                info!(file = %path.display(), %id, "new compressed file; reading it whole");
                 self.table.gz_seen.insert(key, (stamp, Some(id)));
             }
             Err(e) => self.gz_attempt_failed(path, key, stamp, &e.to_string()),
@@ -391,7 +432,7 @@ impl Pipeline {
         }
         Metrics::add(&self.metrics.truncations, 1);
         Metrics::add(&self.metrics.rotations, 1);
-        info!(file = %path.display(), "file truncated (copytruncate); reading its new content from the start");
+        info!(file = %path.display(), %id, "file truncated (copytruncate); reading its new content from the start");
         let Some(file) = file else { return };
         let fp = read_head(&file)
             .map(|h| Fingerprint::of(&h))
@@ -400,7 +441,7 @@ impl Pipeline {
         nt.origin = origin;
         nt.meta = meta;
         // Its content starts now: after the copy logrotate made, which continues the old content.
-        nt.state.born_ns = Some(crate::files::unix_nanos(std::time::SystemTime::now()));
+        nt.state.born_ns = Some(unix_nanos(std::time::SystemTime::now()));
         let nid = nt.state.id.clone();
         self.table.insert(nt);
         self.start(&nid, Reader::plain(file, 0), &path, key, now);
@@ -412,7 +453,7 @@ impl Pipeline {
         self.hand_to_successor(id);
         self.flush_all(id, false);
         if let Some(t) = self.table.files.get_mut(id) {
-            info!(file = %t.state.path.display(), why, "file finished and closed");
+            info!(file = %t.state.path.display(), %id, why, "file finished and closed");
             if let Some(k) = t.state.key {
                 if !t.state.gz {
                     self.table.live.remove(&k);

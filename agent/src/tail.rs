@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::assemble::RawLine;
+use crate::identity::Fingerprint;
 
 /// Bytes read per `read` call.
 const CHUNK: usize = 256 * 1024;
@@ -17,6 +18,20 @@ const MAX_LINE: usize = 8 << 20;
 enum Src {
     Plain(File),
     Gz(Box<flate2::read::MultiGzDecoder<BufReader<File>>>),
+}
+
+/// A plain file read from offset 0 no longer starts with the content its identity was fingerprinted from.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the file no longer starts with the content it was identified by (truncated and rewritten)"
+)]
+pub struct HeadChanged;
+
+impl HeadChanged {
+    /// Whether `e` is this error.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|i| i.is::<HeadChanged>())
+    }
 }
 
 /// A reader over one file from a given offset.
@@ -103,10 +118,15 @@ impl Reader {
 
     /// Reads up to about `budget` bytes through the shared `scratch` buffer and calls `f` for every complete
     /// line. Only an unfinished last line is kept per file, so idle files hold (almost) no memory.
+    ///
+    /// `head` is the fingerprint of the content the file starts with: a read from offset 0 checks the bytes it
+    /// got against it and fails with [`HeadChanged`], consuming nothing, when the file was truncated and
+    /// rewritten since (a `copytruncate` between the last check and this read).
     pub fn read_lines(
         &mut self,
         budget: usize,
         scratch: &mut Vec<u8>,
+        head: Option<Fingerprint>,
         mut f: impl FnMut(RawLine<'_>),
     ) -> io::Result<usize> {
         if scratch.len() < CHUNK {
@@ -129,6 +149,11 @@ impl Reader {
                     self.gz_eof = true;
                 }
                 break;
+            }
+            if let Some(fp) = head.filter(|fp| self.pos == 0 && fp.len > 0 && !self.is_gz()) {
+                if !fp.matches(&scratch[..n]) {
+                    return Err(io::Error::other(HeadChanged));
+                }
             }
             self.pos += n as u64;
             total += n;
@@ -211,11 +236,39 @@ mod tests {
     fn collect(r: &mut Reader) -> Vec<(u64, String)> {
         let mut v = Vec::new();
         let mut scratch = Vec::new();
-        r.read_lines(usize::MAX, &mut scratch, |l| {
+        r.read_lines(usize::MAX, &mut scratch, None, |l| {
             v.push((l.offset, String::from_utf8_lossy(l.bytes).into_owned()))
         })
         .unwrap();
         v
+    }
+
+    #[test]
+    fn a_first_read_of_other_content_than_fingerprinted_consumes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, b"old line 1\nold line 2\n").unwrap();
+        let fp = Fingerprint::of(b"old line 1\nold line 2\n");
+        let mut r = Reader::plain(File::open(&p).unwrap(), 0);
+        // Truncated and rewritten (longer) between the identity's fingerprint and the first read.
+        std::fs::write(&p, b"new line 1\nnew line 2\nnew line 3\n").unwrap();
+        let mut lines = 0;
+        let err = r
+            .read_lines(usize::MAX, &mut Vec::new(), Some(fp), |_| lines += 1)
+            .unwrap_err();
+        assert!(HeadChanged::is(&err), "{err}");
+        assert_eq!((lines, r.read_pos(), r.line_offset()), (0, 0, 0));
+        // Shorter than the fingerprinted head: truncated too.
+        std::fs::write(&p, b"old line 1\n").unwrap();
+        let err = r
+            .read_lines(usize::MAX, &mut Vec::new(), Some(fp), |_| lines += 1)
+            .unwrap_err();
+        assert!(HeadChanged::is(&err));
+        // The content it was identified by, grown: read.
+        std::fs::write(&p, b"old line 1\nold line 2\nold line 3\n").unwrap();
+        r.read_lines(usize::MAX, &mut Vec::new(), Some(fp), |_| lines += 1)
+            .unwrap();
+        assert_eq!(lines, 3);
     }
 
     #[test]

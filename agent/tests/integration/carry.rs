@@ -408,6 +408,72 @@ async fn live_copy(live_first: bool) {
     .await;
 }
 
+fn copytruncate(log: &Path, to: &Path) {
+    fs::copy(log, to).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+/// While the agent is stopped, `copytruncate` copies 0.log (which ends inside a stack trace) to `.000001` and
+/// empties it; the app writes the rest of the trace, then 0.log is renamed to `.000002` and a new 0.log begins.
+/// The emptied file keeps an inode born before its copy (and before the generation the agent knows the copied
+/// content by, which began at an earlier `copytruncate` seen live), yet its content follows the copy's: the
+/// trace is one event, the rest is shipped once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_emptied_by_copytruncate_while_stopped_follows_its_copy() {
+    emptied_file_follows_its_copy(false).await
+}
+
+/// The same with less written after the truncation than a full fingerprint (the new file waits for its size to
+/// settle before it is taken up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_file_emptied_by_copytruncate_while_stopped_follows_its_copy() {
+    emptied_file_follows_its_copy(true).await
+}
+
+async fn emptied_file_follows_its_copy(short: bool) {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let d = pod_dir(root.path(), "ns", "pod-d", "c");
+    let log = d.join("0.log");
+    let opts = test_options(&recv.url(), data.path(), root.path());
+    let agent = Agent::start(opts.clone());
+    let mut want = Vec::new();
+    append(&log, &padded(0, 5, &mut want));
+    assert!(recv.wait_for(&count(want.iter().cloned()), WAIT).await);
+    // A first `copytruncate` while the agent runs: what 0.log holds next is a new generation of the inode.
+    copytruncate(&log, &d.join("0.log.20240501-000000"));
+    tokio::time::sleep(SETTLE).await;
+    append(&log, &padded(5, 8, &mut want));
+    assert!(recv.wait_for(&count(want.iter().cloned()), WAIT).await);
+    tokio::time::sleep(SETTLE).await;
+    agent.stop().await;
+
+    let mut t = padded(8, 10, &mut want);
+    let last = want.pop().unwrap(); // the message that introduces the trace
+    t.push_str(&cri("java.lang.IllegalStateException: boom", 50));
+    t.push_str(&cri("\tat com.x.Foo.a(Foo.java:1)", 51));
+    append(&log, &t);
+    copytruncate(&log, &d.join("0.log.20240501-000001"));
+    let mut t = cri("\tat com.x.Foo.b(Foo.java:2)", 52);
+    t.push_str(&padded(10, if short { 11 } else { 13 }, &mut want));
+    assert_eq!(t.len() < 256, short);
+    append(&log, &t);
+    fs::rename(&log, d.join("0.log.20240501-000002")).unwrap();
+    append(&log, &padded(20, 23, &mut want));
+    want.push(format!(
+        "{last}\njava.lang.IllegalStateException: boom\n\tat com.x.Foo.a(Foo.java:1)\n\tat com.x.Foo.b(Foo.java:2)"
+    ));
+    let agent = Agent::start(opts);
+    stop_and_check(&recv, agent, &want, WAIT, SETTLE).await;
+}
+
 /// A plain copy of a rotated file appears, then the rotated file is deleted while the event it handed over is
 /// still unshipped: the copy continues the file at its offset once the event is shipped (it was read again whole).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,8 @@
-//! Compressed rotated files that reuse an inode: ext4 gives a deleted file's inode to the next file created, so
-//! the `.1.gz` written right after the oldest `.gz` is deleted often has the inode of a `.gz` the agent already
-//! handled; and Docker creates `.1.gz` before it writes it. Either way the new content must be read.
+//! Files that reuse an inode: ext4 gives a deleted file's inode to the next file created, so the `.1.gz` written
+//! right after the oldest `.gz` is deleted often has the inode of a `.gz` the agent already handled, and Docker
+//! creates `.1.gz` before it writes it: either way the new content must be read. And a `copytruncate` copy made
+//! while the agent is stopped can get the inode of a file the agent saw empty: it must be taken for the copy it
+//! is (its content was read already), not for the empty file grown.
 
 use crate::common;
 
@@ -112,4 +114,69 @@ async fn a_gz_seen_empty_then_written_in_place_is_read() {
     agent.stop().await;
     assert!(ok, "the compressed file written in place was not read");
     assert_exactly_once(&recv.messages(), &count(want.iter().cloned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_at_the_inode_of_a_file_seen_empty_is_not_read_again() {
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let dir = pod_dir(root.path(), "reuse", "app-abc12", "main");
+    let log = dir.join("0.log");
+    let empty = dir.join("0.log.20240501-000001");
+    let mut want = Vec::new();
+    let mut text = String::new();
+    for i in 0..20 {
+        let m = format!("before the copy {i}");
+        text.push_str(&cri(&m, i));
+        want.push(m);
+    }
+    append(&log, &text);
+    fs::write(&empty, b"").unwrap(); // e.g. a rotated file of a container that logged nothing
+    let opts = test_options(&recv.url(), data.path(), root.path());
+    let agent = Agent::start(opts.clone());
+    assert!(
+        recv.wait_for(&count(want.iter().cloned()), Duration::from_secs(10))
+            .await
+    );
+    // The empty file is taken up once its size has settled (300 ms) and saved with the next checkpoint.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    agent.stop().await;
+
+    // While the agent is stopped: the empty file is deleted, then logrotate's `copytruncate` copies 0.log (the
+    // copy is created right after the delete, so it usually gets the freed inode) and truncates it.
+    let old = fs::metadata(&empty).unwrap().ino();
+    fs::remove_file(&empty).unwrap();
+    let copy = dir.join("0.log.20240501-000002");
+    // Copies under excluded `.tmp` names until one gets the freed inode (or 50 tries); the others are removed.
+    let mut tries = Vec::new();
+    let reused = (0..50).any(|i| {
+        let tmp = dir.join(format!("copy-{i}.tmp"));
+        fs::copy(&log, &tmp).unwrap();
+        tries.push(tmp.clone());
+        fs::metadata(&tmp).unwrap().ino() == old
+    });
+    let tmp = tries.pop().unwrap();
+    fs::rename(&tmp, &copy).unwrap();
+    for t in tries {
+        fs::remove_file(t).unwrap();
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let mut text = String::new();
+    for i in 20..30 {
+        let m = format!("after the copy {i}");
+        text.push_str(&cri(&m, i));
+        want.push(m);
+    }
+    append(&log, &text);
+    eprintln!("the copy reused the empty file's inode: {reused}");
+
+    let agent = Agent::start(opts);
+    let (wait, settle) = (Duration::from_secs(10), Duration::from_millis(800));
+    stop_and_check(&recv, agent, &want, wait, settle).await;
 }

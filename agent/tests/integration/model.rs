@@ -73,11 +73,24 @@ async fn sync(recv: &Receiver, w: &World, why: &str) {
         let got = recv.messages();
         let mut missing: Vec<&String> = exp.keys().filter(|k| !got.contains_key(*k)).collect();
         missing.sort();
+        dump_records(recv);
         panic!(
             "{} lines not shipped before {why}, e.g. {:?}",
             missing.len(),
             &missing[..missing.len().min(5)]
         );
+    }
+}
+
+/// With `LOGMIND_TEST_LOG` set, prints every record received with the file identity and offset it was read at.
+fn dump_records(recv: &Receiver) {
+    if std::env::var_os("LOGMIND_TEST_LOG").is_some() {
+        for (i, r) in recv.records().iter().enumerate() {
+            eprintln!(
+                "record {i}: {:?} from {} at {}",
+                r.message, r.source.file, r.source.offset
+            );
+        }
     }
 }
 
@@ -206,6 +219,7 @@ async fn run_model(seed: u64, ops: usize) {
     let got = recv.messages();
     if !ok || got != exp {
         eprintln!("seed {seed}: ops {log:?}");
+        dump_records(&recv);
     }
     assert_exactly_once(&got, &exp);
 }
