@@ -251,14 +251,6 @@ pub struct FileTable {
 }
 
 impl FileTable {
-    /// The identity saved for this device+inode that is not being read, if any.
-    pub fn by_saved_key(&self, key: FileKey) -> Option<String> {
-        self.files
-            .values()
-            .find(|t| t.reader.is_none() && t.state.key == Some(key))
-            .map(|t| t.state.id.clone())
-    }
-
     /// Identities in the same directory as `path` whose fingerprint matches `head`, best (longest) first.
     pub fn content_matches(&self, path: &Path, head: &[u8]) -> Vec<String> {
         let dir = path.parent();

@@ -1,6 +1,7 @@
 //! Reconciling a scan with the file table: new files, renames, copies, compressed copies, truncation,
 //! deletion. See [`crate::files`] for the identity rules.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -31,22 +32,36 @@ impl Pipeline {
             .filter_map(|p| fs::metadata(&p).ok().map(|m| (p, m)))
             .collect();
         // Plain files first: a `.gz` whose plain original is still there (Docker compresses `.1` into `.1.gz`
-        // in place, then deletes `.1`) must find the original's identity rather than start one of its own. And
-        // first of those the inodes a saved identity names: an identity is taken up at its own inode (or told
-        // it was truncated there) before a copy of its content is considered.
-        found.sort_by_cached_key(|(p, m)| {
-            let key = FileKey::of(m);
-            let claimed =
-                !self.table.live.contains_key(&key) && self.table.by_saved_key(key).is_some();
-            (is_gz(p), !claimed)
-        });
+        // in place, then deletes `.1`) must find the original's identity rather than start one of its own.
+        found.sort_by_key(|(p, _)| is_gz(p));
+        // Before any copy is matched by content, each identity not being read is taken up at its own inode, or
+        // released when that inode now holds another file or other content.
+        let saved: HashMap<FileKey, String> = self
+            .table
+            .files
+            .values()
+            .filter(|t| t.reader.is_none())
+            .filter_map(|t| Some((t.state.key?, t.state.id.clone())))
+            .collect();
+        let mut emptied = HashSet::new();
+        for (path, meta) in found.iter().filter(|(p, _)| !is_gz(p)) {
+            let key = FileKey::of(meta);
+            if let Some(id) = saved
+                .get(&key)
+                .filter(|_| !self.table.live.contains_key(&key))
+            {
+                if self.claim_saved(path, key, id, now) {
+                    emptied.insert(key);
+                }
+            }
+        }
         Metrics::add(&self.metrics.scans, 1);
         self.scans += 1;
         for t in self.table.files.values_mut() {
             t.in_scan = false;
         }
-        let mut gz_present = std::collections::HashSet::new();
-        let mut scanned = std::collections::HashSet::new();
+        let mut gz_present = HashSet::new();
+        let mut scanned = HashSet::new();
         for (path, meta) in found {
             let key = FileKey::of(&meta);
             scanned.insert(key);
@@ -54,7 +69,7 @@ impl Pipeline {
                 gz_present.insert(key);
                 self.found_gz(&path, key, GzStamp::of(&meta), now);
             } else {
-                self.found_plain(&path, key, now);
+                self.found_plain(&path, key, emptied.contains(&key), now);
             }
         }
         for f in self.early.take() {
@@ -143,7 +158,49 @@ impl Pipeline {
         self.touch();
     }
 
-    fn found_plain(&mut self, path: &Path, key: FileKey, now: Instant) {
+    /// The identity `id`, not being read, names the inode of `path`: it is taken up there at its offset when the
+    /// inode still holds its content. Otherwise it is released (its key cleared) for a copy of its content to
+    /// continue it; returns whether the inode was truncated in place (same inode, other content: `copytruncate`
+    /// while it was not read), as opposed to reused by another file (another birth time).
+    fn claim_saved(&mut self, path: &Path, key: FileKey, id: &str, now: Instant) -> bool {
+        let Ok((file, fkey, size)) = open_plain(&path.to_path_buf()) else {
+            return false;
+        };
+        if fkey != key {
+            return false; // replaced between stat and open: next scan
+        }
+        let Ok(head) = read_head(&file) else {
+            return false;
+        };
+        let born = file.metadata().ok().as_ref().and_then(btime_ns);
+        let Some(t) = self.table.files.get_mut(id) else {
+            return false;
+        };
+        // Another file at a reused inode has another birth time (an empty file's head tells nothing).
+        let reused = matches!((t.state.key_born_ns, born), (Some(a), Some(b)) if a != b);
+        let same = !reused && (t.state.fp.len == 0 || t.state.fp.matches(&head));
+        if same && size >= t.state.offset {
+            let off = t.state.offset;
+            debug!(file = %path.display(), %id, offset = off, "resuming a known file");
+            self.start(id, Reader::plain(file, off), path, Some(key), now);
+            return false;
+        }
+        // Kept without its inode for its copies.
+        t.state.key = None;
+        t.dirty = true;
+        !reused && t.state.key_born_ns.is_some()
+    }
+
+    /// A plain file of the scan. `truncated_in_place`: its inode held a known identity's content, which was
+    /// truncated out of it while not read (`copytruncate` while the agent was stopped): the content now there is
+    /// newer than the copies made of the old one.
+    fn found_plain(
+        &mut self,
+        path: &Path,
+        key: FileKey,
+        mut truncated_in_place: bool,
+        now: Instant,
+    ) {
         if let Some(id) = self.table.live.get(&key).cloned() {
             if let Some(t) = self.table.files.get_mut(&id) {
                 t.in_scan = true;
@@ -165,31 +222,7 @@ impl Pipeline {
         }
         let Ok(head) = read_head(&file) else { return };
         let meta = file.metadata().ok();
-        // Set when the saved identity's inode was truncated in place while not read (`copytruncate` while the
-        // agent was stopped): the content now there is newer than the copies made of the old one.
-        let mut truncated_in_place = false;
-        // 1. The identity saved for this inode (agent restarted, or a file set aside).
-        if let Some(id) = self.table.by_saved_key(key) {
-            let t = &self.table.files[&id];
-            // Another file at a reused inode has another birth time (an empty file's head tells nothing).
-            let reused = matches!(
-                (t.state.key_born_ns, meta.as_ref().and_then(btime_ns)),
-                (Some(a), Some(b)) if a != b
-            );
-            let same = !reused && (t.state.fp.len == 0 || t.state.fp.matches(&head));
-            if same && size >= t.state.offset {
-                let off = t.state.offset;
-                debug!(file = %path.display(), %id, offset = off, "resuming a known file");
-                self.start(&id, Reader::plain(file, off), path, Some(key), now);
-                return;
-            }
-            truncated_in_place = !reused && t.state.key_born_ns.is_some();
-            // Inode reused by another file, or truncated while not read: keep the old identity for its copies.
-            if let Some(t) = self.table.files.get_mut(&id) {
-                t.state.key = None;
-                t.dirty = true;
-            }
-        }
+        // 1. The identity saved for this inode was taken up or released before (`claim_saved`).
         // 2. A copy of an identity no longer read at its inode (copytruncate's copy).
         if !head.is_empty() {
             for id in self.table.content_matches(path, &head) {
@@ -285,12 +318,7 @@ impl Pipeline {
     /// A file the change watcher opened when it was created. Nothing to do when the scan found it (at its path or
     /// renamed) or its content is known; when it is gone already (rotated away and deleted between two scans) it
     /// is read whole from the descriptor, then closed like any deleted file.
-    fn found_early(
-        &mut self,
-        early: EarlyFile,
-        scanned: &std::collections::HashSet<FileKey>,
-        now: Instant,
-    ) {
+    fn found_early(&mut self, early: EarlyFile, scanned: &HashSet<FileKey>, now: Instant) {
         let key = early.key;
         if self.table.live.contains_key(&key) {
             return; // being read
