@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use crate::files::{born_ns, live_path, Tracked};
-use crate::identity::{is_gz, FileKey};
+use crate::identity::{is_gz, read_gz_head, read_head, FileKey};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::records::emit;
@@ -24,21 +24,23 @@ use crate::records::emit;
 pub const LINK_WAIT: Duration = Duration::from_secs(5);
 
 /// Rotation order of the files of one path: the file at the path itself is the newest (after `copytruncate` it
-/// keeps an inode born before its copies); the others by birth (a rotated file keeps its inode; the runtime
-/// creates the next one after the rename), then — births are recorded at clock-tick resolution — by name (`.1` is
-/// newer than `.2`, a later timestamp suffix is newer), then by identity.
-type Key<'a> = (bool, u64, (u8, u64, String), &'a str);
+/// keeps an inode born before its copies); the others by name, as the rotating tool named them in order (`.1` is
+/// newer than `.2`, a later timestamp suffix is newer; a compressed file ranks as the file it was compressed
+/// from), then by birth (two identities under one name: a file and what a truncation left in it), then by
+/// identity. Birth alone misleads: an inode `copytruncate` emptied is born before its copy, and a file
+/// compressed before the agent saw it uncompressed has no known birth.
+type Key<'a> = (bool, (u8, u64, String), u64, &'a str);
 
 fn order(t: &Tracked) -> Key<'_> {
-    let (born, rank) = place(t);
-    (t.in_scan && rank.0 == 2, born, rank, &t.state.id)
+    let (rank, born) = place(t);
+    (t.in_scan && rank.0 == 2, rank, born, &t.state.id)
 }
 
-/// Where a file stands among the files of its path by birth, then name (see [`order`]).
-type Place = (u64, (u8, u64, String));
+/// Where a file stands among the files of its path by name, then birth (see [`order`]).
+type Place = ((u8, u64, String), u64);
 
 fn place(t: &Tracked) -> Place {
-    (t.state.born_ns.unwrap_or(0), name_rank(&t.state.path))
+    (name_rank(&t.state.path), t.state.born_ns.unwrap_or(0))
 }
 
 /// Newer names rank higher (see [`order`]).
@@ -59,22 +61,23 @@ fn name_rank(path: &Path) -> (u8, u64, String) {
     }
 }
 
-/// Whether an open file is read to its end; a compressed copy of a rotated file is not until it ends (it hands
-/// over then, see `hand_to_successor`), a compressed file never read uncompressed is not waited for.
+/// Whether an open file is read to its end (a compressed file: decompressed to its end, also one never seen
+/// uncompressed, rotated and compressed before the agent looked).
 fn drained(t: &Tracked) -> bool {
     match t.reader.as_ref() {
         None => true,
-        Some(r) => match r.file() {
-            Some(f) => f.metadata().is_ok_and(|m| m.len() <= r.read_pos()),
-            None => t.state.born_ns.is_none(),
-        },
+        Some(r) if r.is_gz() => r.gz_done(),
+        Some(r) => r
+            .file()
+            .is_some_and(|f| f.metadata().is_ok_and(|m| m.len() <= r.read_pos())),
     }
 }
 
 /// The streams on which `t` may continue an earlier file's event: nothing read since it was opened and nothing
-/// of that stream shipped before (a restart opens every file afresh).
+/// of that stream shipped before (a restart opens every file afresh). A compressed file can, when it was
+/// rotated and compressed before the agent saw it uncompressed.
 fn accepts(t: &Tracked) -> [bool; 2] {
-    let fresh = t.live_plain() && t.asm.as_ref().is_some_and(|a| a.is_fresh());
+    let fresh = t.reader.is_some() && t.asm.as_ref().is_some_and(|a| a.is_fresh());
     [
         fresh && t.state.last_emitted[0] == 0,
         fresh && t.state.last_emitted[1] == 0,
@@ -92,12 +95,15 @@ impl Pipeline {
         if t.linked {
             return true;
         }
-        let Some(f) = t.reader.as_ref().and_then(|r| r.file()) else {
+        let Some(r) = t.reader.as_ref() else {
             t.linked = true;
             return true;
         };
-        let read_pos = t.reader.as_ref().map_or(0, |r| r.read_pos());
-        if !f.metadata().is_ok_and(|m| m.len() > read_pos) {
+        let unread = match r.file() {
+            Some(f) => f.metadata().is_ok_and(|m| m.len() > r.read_pos()),
+            None => !r.gz_done(),
+        };
+        if !unread {
             return false; // nothing to read yet: decided when there is
         }
         let accept = accepts(t);
@@ -129,7 +135,7 @@ impl Pipeline {
         }
         let prev_id = prev.as_ref().map(|(_, o)| o.state.id.clone());
         let from = prev
-            .filter(|(_, o)| o.live_plain() && drained(o))
+            .filter(|(_, o)| o.reader.is_some() && drained(o))
             .map(|(_, o)| o.state.id.clone());
         if !waited_out {
             // A file between the settled one and this one on disk but not open (a scan missed it): this one
@@ -182,6 +188,21 @@ impl Pipeline {
         }
     }
 
+    /// Whether a file read to its end that will not grow (a compressed file, a deleted one) stays open for the
+    /// file after it to continue the event it left unfinished: while no later file has started (the next one may
+    /// not be found yet: a short new file is taken up only once its size settles, a file rotated and compressed
+    /// between two scans only by the next one), at most [`LINK_WAIT`] after its last read.
+    pub(crate) fn awaits_successor(&self, id: &str, now: Instant) -> bool {
+        let Some(t) = self.table.files.get(id) else {
+            return false;
+        };
+        if !t.asm.as_ref().is_some_and(|a| a.has_unfinished()) || now - t.last_growth >= LINK_WAIT {
+            return false;
+        }
+        let me = order(t);
+        !self.family(t).any(|o| o.linked && order(o) > me)
+    }
+
     /// Whether a file of `t`'s family rotated before `t` (and after `after`, if given) is on disk but not open.
     /// A scan can miss a file that is renamed while it lists the directory (and the change watcher may not have
     /// been running when it was created, e.g. at a restart): `t` must not continue an event of a file older than
@@ -197,18 +218,32 @@ impl Pipeline {
         let me = place(t);
         entries.flatten().any(|e| {
             let p = e.path();
-            if live_path(&p).as_deref() != Some(&*live) || is_gz(&p) || !self.disc.wants(&p) {
+            if live_path(&p).as_deref() != Some(&*live) || !self.disc.wants(&p) {
                 return false;
             }
             let Ok(m) = std::fs::metadata(&p) else {
                 return false;
             };
-            if !m.is_file() || self.table.live.contains_key(&FileKey::of(&m)) {
+            let key = FileKey::of(&m);
+            if !m.is_file() || self.table.live.contains_key(&key) {
                 return false;
             }
-            // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path.
-            let at = (born_ns(&m).unwrap_or(0), name_rank(&p));
-            at.1 .0 != 2 && at < me && after.is_none_or(|a| at > *a)
+            // Not a copy of a known file (`copytruncate`'s copy, a compressed copy: its identity continues there,
+            // or is read from the original still), nor a compressed file a scan has decided on.
+            if is_gz(&p) && self.table.gz_seen.contains_key(&key) {
+                return false;
+            }
+            let head = if is_gz(&p) {
+                read_gz_head(&p)
+            } else {
+                std::fs::File::open(&p).and_then(|f| read_head(&f))
+            };
+            if head.is_ok_and(|h| h.is_empty() || !self.table.content_matches(&p, &h).is_empty()) {
+                return false;
+            }
+            // Rotated before `t` (a copy made later is named later: no predecessor), not the file at the path.
+            let at = (name_rank(&p), born_ns(&m).unwrap_or(0));
+            at.0 .0 != 2 && at < me && after.is_none_or(|a| at > *a)
         })
     }
 

@@ -318,7 +318,9 @@ impl Pipeline {
                 &self.metrics,
             );
             if t.reader.as_ref().is_some_and(|r| r.is_gz() && r.gz_done()) {
-                self.finish(&id, "compressed copy read to its end");
+                if !self.awaits_successor(&id, now) {
+                    self.finish(&id, "compressed copy read to its end");
+                }
             } else if let Some(t) = self.table.files.get(&id) {
                 lag += t.lag();
             }

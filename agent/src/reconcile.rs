@@ -468,8 +468,13 @@ impl Pipeline {
         let mut nt = self.new_tracked(&path, key, fp, 0, now);
         nt.origin = origin;
         nt.meta = meta;
-        // Its content starts now: after the copy logrotate made, which continues the old content.
-        nt.state.born_ns = Some(unix_nanos(std::time::SystemTime::now()));
+        // Its content was written after the copy logrotate made (which continues the old content) and before any
+        // file rotated after it: it is born at its last write, not with its inode, nor when the truncation was
+        // noticed (after a restart that can be after later files were created).
+        let written = file.metadata().and_then(|m| m.modified()).ok();
+        nt.state.born_ns = Some(unix_nanos(
+            written.unwrap_or_else(std::time::SystemTime::now),
+        ));
         let nid = nt.state.id.clone();
         self.table.insert(nt);
         self.start(&nid, Reader::plain(file, 0), &path, key, now);
@@ -527,6 +532,7 @@ impl Pipeline {
         }
         for (id, what, lost) in actions {
             match what {
+                0 if self.awaits_successor(&id, now) => {}
                 0 => self.finish(&id, "deleted file drained"),
                 1 => {
                     let path = self

@@ -25,12 +25,6 @@ fn docker_piece(piece: &str, last: bool, n: u64) -> String {
     )
 }
 
-/// A CRI line with tag `P` (a piece) or `F` (the last piece).
-fn cri_piece(piece: &str, last: bool, n: u64) -> String {
-    let tag = if last { "F" } else { "P" };
-    format!("2024-05-01T10:00:00.{n:09}Z stdout {tag} {piece}\n")
-}
-
 /// A long message (`len` bytes) that names `n`.
 fn long(n: u64, len: usize) -> String {
     let head = format!("long line {n} ");

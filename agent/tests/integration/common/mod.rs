@@ -252,6 +252,12 @@ pub fn cri(msg: &str, n: u64) -> String {
     )
 }
 
+/// A CRI line with tag `P` (a piece) or `F` (the last piece).
+pub fn cri_piece(piece: &str, last: bool, n: u64) -> String {
+    let tag = if last { "F" } else { "P" };
+    format!("2024-05-01T10:00:00.{n:09}Z stdout {tag} {piece}\n")
+}
+
 /// A Docker json-file line.
 pub fn docker(msg: &str, n: u64) -> String {
     format!(
