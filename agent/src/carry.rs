@@ -24,26 +24,32 @@ use crate::records::emit;
 pub const LINK_WAIT: Duration = Duration::from_secs(5);
 
 /// Rotation order of the files of one path: the file at the path itself is the newest (after `copytruncate` it
-/// keeps an inode born before its copies); the others by name, as the rotating tool named them in order (`.1` is
-/// newer than `.2`, a later timestamp suffix is newer; a compressed file ranks as the file it was compressed
-/// from), then by birth (two identities under one name: a file and what a truncation left in it), then by
-/// identity. Birth alone misleads: an inode `copytruncate` emptied is born before its copy, and a file
-/// compressed before the agent saw it uncompressed has no known birth.
-type Key<'a> = (bool, (u8, u64, String), u64, &'a str);
+/// keeps an inode born before its copies); the others by birth (a rotated file keeps its inode; the runtime
+/// creates the next one after the rename; content a truncation left in an inode is born at its last write), then
+/// — births are recorded at clock-tick resolution — by name (see [`name_rank`]), then by identity. Names come
+/// second because an identity's path can be stale (the file was renamed and deleted or compressed before a scan
+/// saw the new name); birth misleads where an inode `copytruncate` emptied was renamed before the agent saw it,
+/// and for a file compressed before the agent saw it uncompressed (no known birth: oldest).
+type Key<'a> = (bool, u64, (u8, u64, String), &'a str);
 
 fn order(t: &Tracked) -> Key<'_> {
-    let (rank, born) = place(t);
-    (t.in_scan && rank.0 == 2, rank, born, &t.state.id)
+    let (born, rank) = place(t);
+    (t.in_scan && rank.0 == LIVE, born, rank, &t.state.id)
 }
 
-/// Where a file stands among the files of its path by name, then birth (see [`order`]).
-type Place = ((u8, u64, String), u64);
+/// Where a file stands among the files of its path by birth, then name (see [`order`]).
+type Place = (u64, (u8, u64, String));
 
 fn place(t: &Tracked) -> Place {
-    (name_rank(&t.state.path), t.state.born_ns.unwrap_or(0))
+    (t.state.born_ns.unwrap_or(0), name_rank(&t.state.path))
 }
 
-/// Newer names rank higher (see [`order`]).
+/// The rank of the file at the path itself (see [`name_rank`]).
+const LIVE: u8 = 3;
+
+/// Newer names rank higher (see [`order`]): the path itself ([`LIVE`]); counters (`.1`, Docker and logrotate),
+/// a smaller one newer; dates and times (kubelet's `.20240501-100000`, logrotate's `-20240501`, `-%s`), a later
+/// one newer; any other name (`.bak`) below those, left to birth order.
 fn name_rank(path: &Path) -> (u8, u64, String) {
     let (Some(live), Some(name)) = (live_path(path), path.file_name().and_then(|n| n.to_str()))
     else {
@@ -52,12 +58,21 @@ fn name_rank(path: &Path) -> (u8, u64, String) {
     let live_len = live.file_name().map_or(0, |n| n.len());
     let suffix = name.get(live_len..).unwrap_or("");
     if suffix.is_empty() {
-        return (2, 0, String::new());
+        return (LIVE, 0, String::new());
     }
     let suffix = suffix[1..].trim_end_matches(".gz");
-    match suffix.parse::<u64>() {
-        Ok(n) => (1, u64::MAX - n, String::new()),
-        Err(_) => (1, 0, suffix.to_string()),
+    let digits = suffix.bytes().filter(u8::is_ascii_digit).count();
+    if digits == suffix.len() && digits <= 5 {
+        let n = suffix.parse::<u64>().unwrap_or(0);
+        (2, u64::MAX - n, String::new())
+    } else if digits >= 6
+        && suffix
+            .bytes()
+            .all(|c| c.is_ascii_digit() || b"-_.:T".contains(&c))
+    {
+        (1, 0, suffix.to_string())
+    } else {
+        (0, 0, String::new())
     }
 }
 
@@ -238,12 +253,20 @@ impl Pipeline {
             } else {
                 std::fs::File::open(&p).and_then(|f| read_head(&f))
             };
-            if head.is_ok_and(|h| h.is_empty() || !self.table.content_matches(&p, &h).is_empty()) {
+            let copy_of_known = |h: &[u8]| {
+                self.table.content_matches(&p, h).iter().any(|id| {
+                    self.table.files.get(id).is_some_and(|o| {
+                        (o.reader.is_some() || o.state.finished) && o.state.key != Some(key)
+                    })
+                })
+            };
+            // (A compressed file still being written cannot be told yet: not waited for.)
+            if head.map_or(is_gz(&p), |h| h.is_empty() || copy_of_known(&h)) {
                 return false;
             }
-            // Rotated before `t` (a copy made later is named later: no predecessor), not the file at the path.
-            let at = (name_rank(&p), born_ns(&m).unwrap_or(0));
-            at.0 .0 != 2 && at < me && after.is_none_or(|a| at > *a)
+            // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path.
+            let at = (born_ns(&m).unwrap_or(0), name_rank(&p));
+            at.1 .0 != LIVE && at < me && after.is_none_or(|a| at > *a)
         })
     }
 
@@ -297,5 +320,37 @@ impl Pipeline {
                 debug!(file = %t.state.path.display(), from, "continuing an event the rotated file left unfinished");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn newer(a: &str, b: &str) -> bool {
+        name_rank(Path::new(a)) > name_rank(Path::new(b))
+    }
+
+    #[test]
+    fn names_rank_in_rotation_order() {
+        // The path itself, then counters (smaller newer), compressed or not.
+        assert!(newer("/d/0.log", "/d/0.log.20240501-100000"));
+        assert!(newer("/d/x-json.log.1", "/d/x-json.log.2.gz"));
+        assert!(newer("/d/app.log.2", "/d/app.log.10"));
+        // kubelet's and logrotate's dates and times: later newer.
+        assert!(newer(
+            "/d/0.log.20240501-100001.gz",
+            "/d/0.log.20240501-100000"
+        ));
+        assert!(newer("/d/app.log-20240102", "/d/app.log-20240101.gz"));
+        assert!(newer("/d/app.log-2024010213", "/d/app.log-2024010212"));
+        assert!(newer("/d/app.log-1704153600", "/d/app.log-1704067200"));
+        // Other names rank below those (birth decides among them).
+        assert!(newer("/d/app.log.1", "/d/app.log.bak"));
+        assert!(newer("/d/app.log-20240101", "/d/app.log.old"));
+        assert_eq!(
+            name_rank(Path::new("/d/app.log.bak")),
+            name_rank(Path::new("/d/app.log.old"))
+        );
     }
 }

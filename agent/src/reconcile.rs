@@ -356,7 +356,7 @@ impl Pipeline {
             // Being read from it: it is the same file (an open file keeps its inode), growing if anything.
             if *seen_stamp == stamp || reading {
                 if let Some(t) = seen.as_ref().and_then(|id| self.table.files.get_mut(id)) {
-                    t.in_scan = true;
+                    seen_at(t, path);
                 }
                 return;
             }
@@ -387,7 +387,7 @@ impl Pipeline {
                 // Drained completely before it was compressed: nothing to read (no need to decompress it).
                 self.table.gz_seen.insert(key, (stamp, Some(id.clone())));
                 if let Some(t) = self.table.files.get_mut(&id) {
-                    t.in_scan = true;
+                    seen_at(t, path);
                 }
                 return;
             }
@@ -565,5 +565,15 @@ impl Pipeline {
                 }
             }
         }
+    }
+}
+
+/// An identity whose compressed copy a scan found at `path`: seen, and — when it is not being read from elsewhere
+/// — at that path now (a stale path, the file's name before it was rotated, would misplace it in rotation order).
+fn seen_at(t: &mut Tracked, path: &Path) {
+    t.in_scan = true;
+    if t.reader.is_none() && t.state.path != path {
+        t.state.path = path.to_owned();
+        t.dirty = true;
     }
 }
