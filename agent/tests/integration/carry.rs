@@ -404,12 +404,7 @@ async fn live_copy(live_first: bool) {
 
 fn copytruncate(log: &Path, to: &Path) {
     fs::copy(log, to).unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(log);
 }
 
 /// While the agent is stopped, `copytruncate` copies 0.log (which ends inside a stack trace) to `.000001` and

@@ -125,13 +125,7 @@ async fn a_copy_at_the_inode_of_a_file_seen_empty_is_not_read_again() {
     let log = dir.join("0.log");
     let empty = dir.join("0.log.20240501-000001");
     let mut want = Vec::new();
-    let mut text = String::new();
-    for i in 0..20 {
-        let m = format!("before the copy {i}");
-        text.push_str(&cri(&m, i));
-        want.push(m);
-    }
-    append(&log, &text);
+    append(&log, &cri_lines("before the copy", 0..20, &mut want));
     fs::write(&empty, b"").unwrap(); // e.g. a rotated file of a container that logged nothing
     let opts = test_options(&recv.url(), data.path(), root.path());
     let agent = Agent::start(opts.clone());
@@ -161,19 +155,8 @@ async fn a_copy_at_the_inode_of_a_file_seen_empty_is_not_read_again() {
     for t in tries {
         fs::remove_file(t).unwrap();
     }
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
-    let mut text = String::new();
-    for i in 20..30 {
-        let m = format!("after the copy {i}");
-        text.push_str(&cri(&m, i));
-        want.push(m);
-    }
-    append(&log, &text);
+    truncate(&log);
+    append(&log, &cri_lines("after the copy", 20..30, &mut want));
     eprintln!("the copy reused the empty file's inode: {reused}");
 
     let agent = Agent::start(opts);

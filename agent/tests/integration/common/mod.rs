@@ -252,6 +252,27 @@ pub fn cri(msg: &str, n: u64) -> String {
     )
 }
 
+/// CRI lines `"{prefix} {i}"` for `i` in `range`, each also pushed to `want`.
+pub fn cri_lines(prefix: &str, range: std::ops::Range<u64>, want: &mut Vec<String>) -> String {
+    let mut text = String::new();
+    for i in range {
+        let m = format!("{prefix} {i}");
+        text.push_str(&cri(&m, i));
+        want.push(m);
+    }
+    text
+}
+
+/// Truncates `path` to 0 bytes in place (as logrotate's `copytruncate` does after its copy).
+pub fn truncate(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 /// A CRI line with tag `P` (a piece) or `F` (the last piece).
 pub fn cri_piece(piece: &str, last: bool, n: u64) -> String {
     let tag = if last { "F" } else { "P" };
