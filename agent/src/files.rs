@@ -217,12 +217,18 @@ pub fn new_state(path: &Path, key: Option<FileKey>, fp: Fingerprint, offset: u64
 
 /// When a file was born (statx btime; its mtime where the file system has none), as ns since the epoch.
 pub fn born_ns(m: &std::fs::Metadata) -> Option<u64> {
-    m.created().or_else(|_| m.modified()).ok().map(unix_nanos)
+    btime_ns(m).or_else(|| written_ns(m))
 }
 
 /// The birth time (statx btime) of a file, as ns since the epoch; `None` where the file system keeps none.
 pub fn btime_ns(m: &std::fs::Metadata) -> Option<u64> {
     m.created().ok().map(unix_nanos)
+}
+
+/// When a file was last written (mtime), as ns since the epoch: the birth of content a truncation left in an
+/// inode, which was written after the copy made of the old content and before any file rotated after it.
+pub fn written_ns(m: &std::fs::Metadata) -> Option<u64> {
+    m.modified().ok().map(unix_nanos)
 }
 
 /// `t` as ns since the epoch (0 before it).

@@ -11,7 +11,9 @@ use tracing::{debug, info, warn};
 
 use crate::discover::{EarlyFile, EARLY_HOLD};
 use crate::enrich::origin_from_path;
-use crate::files::{btime_ns, format_of, new_state, now_unix, open_plain, unix_nanos, Tracked};
+use crate::files::{
+    btime_ns, format_of, new_state, now_unix, open_plain, unix_nanos, written_ns, Tracked,
+};
 use crate::identity::{is_gz, read_gz_head, read_head, FileKey, Fingerprint, GzStamp, HEAD_LEN};
 use crate::metrics::{GiveUp, Metrics};
 use crate::pipeline::Pipeline;
@@ -163,13 +165,7 @@ impl Pipeline {
     /// continue it; returns whether the inode was truncated in place (same inode, other content: `copytruncate`
     /// while it was not read), as opposed to reused by another file (another birth time).
     fn claim_saved(&mut self, path: &Path, key: FileKey, id: &str, now: Instant) -> bool {
-        let Ok((file, fkey, size)) = open_plain(&path.to_path_buf()) else {
-            return false;
-        };
-        if fkey != key {
-            return false; // replaced between stat and open: next scan
-        }
-        let Ok(head) = read_head(&file) else {
+        let Some((file, size, head)) = open_scanned(path, key) else {
             return false;
         };
         let born = file.metadata().ok().as_ref().and_then(btime_ns);
@@ -214,14 +210,10 @@ impl Pipeline {
             }
             return;
         }
-        let Ok((file, fkey, size)) = open_plain(&path.to_path_buf()) else {
+        let Some((file, size, head)) = open_scanned(path, key) else {
             return;
         };
-        if fkey != key {
-            return; // replaced between stat and open: next scan
-        }
-        let Ok(head) = read_head(&file) else { return };
-        let meta = file.metadata().ok();
+        let written = file.metadata().ok().as_ref().and_then(written_ns);
         // 1. The identity saved for this inode was taken up or released before (`claim_saved`).
         // 2. A copy of an identity no longer read at its inode (copytruncate's copy).
         if !head.is_empty() {
@@ -270,20 +262,13 @@ impl Pipeline {
                 .opts
                 .poll_interval
                 .clamp(Duration::from_millis(300), Duration::from_secs(2));
-            match self.settling.get_mut(&key) {
-                Some((s, since, _)) if *s == size && now - *since >= settle => {}
-                Some((s, _, in_place)) if *s == size => {
-                    *in_place |= truncated_in_place;
-                    return;
-                }
-                Some(e) => {
-                    *e = (size, now, e.2 | truncated_in_place);
-                    return;
-                }
-                None => {
-                    self.settling.insert(key, (size, now, truncated_in_place));
-                    return;
-                }
+            let (s, since, in_place) = self.settling.entry(key).or_insert((size, now, false));
+            *in_place |= truncated_in_place;
+            if *s != size {
+                (*s, *since) = (size, now);
+            }
+            if now - *since < settle {
+                return;
             }
         }
         if let Some((_, _, in_place)) = self.settling.remove(&key) {
@@ -303,11 +288,7 @@ impl Pipeline {
             now,
         );
         if truncated_in_place {
-            // Its birth time is the old content's: order it by when its content was last written.
-            let written = meta
-                .as_ref()
-                .and_then(|m| m.modified().ok())
-                .map(unix_nanos);
+            // Its inode's birth time is the old content's (see `written_ns`).
             if let (Some(t), Some(w)) = (self.table.files.get_mut(&id), written) {
                 t.state.born_ns = Some(w);
             }
@@ -468,13 +449,11 @@ impl Pipeline {
         let mut nt = self.new_tracked(&path, key, fp, 0, now);
         nt.origin = origin;
         nt.meta = meta;
-        // Its content was written after the copy logrotate made (which continues the old content) and before any
-        // file rotated after it: it is born at its last write, not with its inode, nor when the truncation was
-        // noticed (after a restart that can be after later files were created).
-        let written = file.metadata().and_then(|m| m.modified()).ok();
-        nt.state.born_ns = Some(unix_nanos(
-            written.unwrap_or_else(std::time::SystemTime::now),
-        ));
+        // Born at its last write, not with its inode, nor when the truncation was noticed (after a restart that
+        // can be after later files were created).
+        let written = file.metadata().ok().as_ref().and_then(written_ns);
+        nt.state.born_ns =
+            Some(written.unwrap_or_else(|| unix_nanos(std::time::SystemTime::now())));
         let nid = nt.state.id.clone();
         self.table.insert(nt);
         self.start(&nid, Reader::plain(file, 0), &path, key, now);
@@ -576,4 +555,12 @@ fn seen_at(t: &mut Tracked, path: &Path) {
         t.state.path = path.to_owned();
         t.dirty = true;
     }
+}
+
+/// Opens a scanned plain file and reads its head; `None` when it cannot be read or was replaced between the scan's
+/// stat (`key`) and the open (the next scan looks again).
+fn open_scanned(path: &Path, key: FileKey) -> Option<(fs::File, u64, Vec<u8>)> {
+    let (file, fkey, size) = open_plain(&path.to_path_buf()).ok()?;
+    let head = read_head(&file).ok()?;
+    (fkey == key).then_some((file, size, head))
 }
