@@ -402,11 +402,6 @@ async fn live_copy(live_first: bool) {
     .await;
 }
 
-fn copytruncate(log: &Path, to: &Path) {
-    fs::copy(log, to).unwrap();
-    truncate(log);
-}
-
 /// While the agent is stopped, `copytruncate` copies 0.log (which ends inside a stack trace) to `.000001` and
 /// empties it; the app writes the rest of the trace, then 0.log is renamed to `.000002` and a new 0.log begins.
 /// The emptied file keeps an inode born before its copy (and before the generation the agent knows the copied

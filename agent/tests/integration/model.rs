@@ -220,13 +220,7 @@ async fn run_model(seed: u64, ops: usize, split: bool) {
                 let log0 = w.containers[c].dir.join("0.log");
                 if log0.exists() {
                     let to = w.next_rotated_name(c);
-                    fs::copy(&log0, &to).unwrap();
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .open(&log0)
-                        .unwrap()
-                        .set_len(0)
-                        .unwrap();
+                    copytruncate(&log0, &to);
                     w.containers[c].rotated.push(to);
                     log.push(format!("copytruncate c{c}"));
                 }

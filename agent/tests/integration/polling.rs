@@ -68,13 +68,7 @@ async fn polling_alone_follows_rename_gzip_copytruncate_and_docker_rotation() {
     let app = pod_dir(root.path(), "poll", "legacy-1", "app");
     write(&app.join("0.log"), false, 50, &mut want);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    fs::copy(app.join("0.log"), app.join("0.log.1")).unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(app.join("0.log"))
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    copytruncate(&app.join("0.log"), &app.join("0.log.1"));
     write(&app.join("0.log"), false, 20, &mut want);
 
     let expected = count(want.iter().cloned());

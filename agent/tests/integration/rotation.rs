@@ -177,13 +177,7 @@ async fn copytruncate_and_deletion_while_open() {
     write(60, &mut want);
     // copytruncate: copy then truncate immediately (the agent may not have read the last lines yet).
     let copy = pd.join("0.log.20240501-120000");
-    fs::copy(&log, &copy).unwrap();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    copytruncate(&log, &copy);
     write(30, &mut want);
     let expected = expect(&want);
     assert!(

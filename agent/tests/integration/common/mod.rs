@@ -273,6 +273,12 @@ pub fn truncate(path: &Path) {
         .unwrap();
 }
 
+/// logrotate's `copytruncate`: copies `log` to `to`, then truncates `log` in place.
+pub fn copytruncate(log: &Path, to: &Path) {
+    fs::copy(log, to).unwrap();
+    truncate(log);
+}
+
 /// A CRI line with tag `P` (a piece) or `F` (the last piece).
 pub fn cri_piece(piece: &str, last: bool, n: u64) -> String {
     let tag = if last { "F" } else { "P" };
