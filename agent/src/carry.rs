@@ -23,13 +23,14 @@ use crate::records::emit;
 /// unfinished event is held for the next file, and a file that handed events over pauses, at most.
 pub const LINK_WAIT: Duration = Duration::from_secs(5);
 
-/// Rotation order of the files of one path: the file at the path itself is the newest (after `copytruncate` it
-/// keeps an inode born before its copies); the others by birth (a rotated file keeps its inode; the runtime
-/// creates the next one after the rename; content a truncation left in an inode is born at its last write), then
-/// — births are recorded at clock-tick resolution — by name (see [`name_rank`]), then by identity. Names come
-/// second because an identity's path can be stale (the file was renamed and deleted or compressed before a scan
-/// saw the new name); birth misleads where an inode `copytruncate` emptied was renamed before the agent saw it,
-/// and for a file compressed before the agent saw it uncompressed (no known birth: oldest).
+/// Rotation order of the files of one path (see [`Pipeline::ranked`]): the file at the path itself is the newest
+/// (after `copytruncate` it keeps an inode born before its copies); the others by birth (a rotated file keeps its
+/// inode; the runtime creates the next one after the rename; content a truncation left in an inode is born at its
+/// last write), then — births are recorded at clock-tick resolution — by name (see [`name_rank`]), then by
+/// identity. Names come second because an identity's path can be stale (the file was renamed and deleted or
+/// compressed before a scan saw the new name); birth misleads where an inode `copytruncate` emptied was renamed
+/// before the agent saw it. A file compressed before the agent saw it uncompressed has no known birth: it goes
+/// right after the last file whose name ranks below its own.
 type Key<'a> = (bool, u64, (u8, u64, String), &'a str);
 
 fn order(t: &Tracked) -> Key<'_> {
@@ -41,7 +42,7 @@ fn order(t: &Tracked) -> Key<'_> {
 type Place = (u64, (u8, u64, String));
 
 fn place(t: &Tracked) -> Place {
-    (t.state.born_ns.unwrap_or(0), name_rank(&t.state.path))
+    (t.state.born_ns.unwrap_or(0), name_rank(t.name()))
 }
 
 /// The rank of the file at the path itself (see [`name_rank`]).
@@ -128,30 +129,24 @@ impl Pipeline {
         }
         let waited_out = now - *t.link_wait.get_or_insert(now) >= LINK_WAIT;
         let t = &self.table.files[id];
-        let me = order(t);
         // The latest file rotated before this one (open or not), whether every earlier one is read, and the
         // latest earlier one whose place is settled (open or finished).
-        let mut prev: Option<(Key<'_>, &Tracked)> = None;
+        let ranked = self.ranked(t);
+        let i = ranked.iter().position(|o| o.state.id == id).unwrap_or(0);
         let mut settled: Option<Place> = None;
-        for o in self.family(t) {
-            let key = order(o);
-            if key >= me {
-                continue;
-            }
+        for o in &ranked[..i] {
             if !waited_out && !drained(o) {
                 return false;
             }
             if o.reader.is_some() || o.state.finished {
                 settled = settled.max(Some(place(o)));
             }
-            if prev.as_ref().is_none_or(|(k, _)| key > *k) {
-                prev = Some((key, o));
-            }
         }
-        let prev_id = prev.as_ref().map(|(_, o)| o.state.id.clone());
+        let prev = i.checked_sub(1).map(|j| ranked[j]);
+        let prev_id = prev.map(|o| o.state.id.clone());
         let from = prev
-            .filter(|(_, o)| o.reader.is_some() && drained(o))
-            .map(|(_, o)| o.state.id.clone());
+            .filter(|o| o.reader.is_some() && drained(o))
+            .map(|o| o.state.id.clone());
         if !waited_out {
             // A file between the settled one and this one on disk but not open (a scan missed it): this one
             // waits for the next scan, which is asked for at once (the directory is listed again only after it).
@@ -186,11 +181,10 @@ impl Pipeline {
         if !t.asm.as_ref().is_some_and(|a| a.has_unfinished()) {
             return;
         }
-        let me = order(t);
-        let next = self
-            .family(t)
-            .filter(|o| order(o) > me)
-            .min_by(|a, b| order(a).cmp(&order(b)))
+        let ranked = self.ranked(t);
+        let i = ranked.iter().position(|o| o.state.id == id).unwrap_or(0);
+        let next = ranked
+            .get(i + 1)
             .filter(|o| !o.linked && !self.unopened_between(Some(&place(t)), o))
             .map(|o| (o.state.id.clone(), accepts(o)));
         if let Some((next, accept)) = next {
@@ -214,8 +208,30 @@ impl Pipeline {
         if !t.asm.as_ref().is_some_and(|a| a.has_unfinished()) || now - t.last_growth >= LINK_WAIT {
             return false;
         }
-        let me = order(t);
-        !self.family(t).any(|o| o.linked && order(o) > me)
+        let ranked = self.ranked(t);
+        let i = ranked.iter().position(|o| o.state.id == id).unwrap_or(0);
+        !ranked[i + 1..].iter().any(|o| o.linked)
+    }
+
+    /// The files rotated from `t`'s path, `t` included, in rotation order (see [`order`]). A file without a known
+    /// birth (compressed before the agent saw it uncompressed) goes right after the last file whose name ranks
+    /// below its own, never after the file at the path itself.
+    fn ranked<'a>(&'a self, t: &'a Tracked) -> Vec<&'a Tracked> {
+        let (mut ranked, mut unborn): (Vec<&Tracked>, Vec<&Tracked>) = self
+            .family(t)
+            .chain(std::iter::once(t))
+            .partition(|o| o.state.born_ns.is_some());
+        ranked.sort_by_cached_key(|o| order(o));
+        unborn.sort_by_cached_key(|o| (name_rank(o.name()), o.state.id.clone()));
+        for u in unborn {
+            let rank = name_rank(u.name());
+            let at = ranked
+                .iter()
+                .rposition(|o| !order(o).0 && name_rank(o.name()) < rank)
+                .map_or(0, |j| j + 1);
+            ranked.insert(at, u);
+        }
+        ranked
     }
 
     /// Whether a file of `t`'s family rotated before `t` (and after `after`, if given) is on disk but not open.

@@ -60,6 +60,9 @@ pub struct Tracked {
     pub link_wait: Option<Instant>,
     /// The scan after which a file rotated before it was found on disk but not open (see `Pipeline::link`).
     pub link_scan: Option<u64>,
+    /// The name of a compressed copy a scan found while this identity is still read from its open file (renamed,
+    /// then compressed and deleted): its place in rotation order (see [`Tracked::name`]); not persisted.
+    pub name_hint: Option<PathBuf>,
 }
 
 /// Framing of a file, from its name.
@@ -121,6 +124,7 @@ impl Tracked {
             linked: false,
             link_wait: None,
             link_scan: None,
+            name_hint: None,
         }
     }
 
@@ -143,6 +147,11 @@ impl Tracked {
             self.state.born_ns = m.as_ref().and_then(born_ns);
         }
         self.dirty = true;
+    }
+
+    /// The name that places this file among the files of its path: the latest a scan saw.
+    pub fn name(&self) -> &Path {
+        self.name_hint.as_deref().unwrap_or(&self.state.path)
     }
 
     /// Whether a plain (uncompressed) reader is open.

@@ -139,6 +139,7 @@ impl Pipeline {
             Metrics::add(&self.metrics.rotations, 1);
         }
         t.state.path = path.to_owned();
+        t.name_hint = None;
         t.format = format_of(path);
         if t.origin.is_none() {
             t.origin = origin_from_path(path);
@@ -204,6 +205,7 @@ impl Pipeline {
                     info!(from = %t.state.path.display(), to = %path.display(), "file renamed (rotation); following it");
                     Metrics::add(&self.metrics.rotations, 1);
                     t.state.path = path.to_owned();
+                    t.name_hint = None;
                     t.dirty = true;
                     self.touch();
                 }
@@ -362,7 +364,12 @@ impl Pipeline {
                 continue;
             };
             if t.reader.is_some() {
-                return; // the uncompressed file (or another copy) is still being read: decide later
+                // The uncompressed file (or another copy) is still being read: decide later. Its name is this one
+                // now (its path may be its name before the rotation).
+                if let Some(t) = self.table.files.get_mut(&id) {
+                    t.name_hint = Some(path.to_owned());
+                }
+                return;
             }
             if t.state.finished || t.finish_pending {
                 // Drained completely before it was compressed: nothing to read (no need to decompress it).
@@ -553,6 +560,7 @@ fn seen_at(t: &mut Tracked, path: &Path) {
     t.in_scan = true;
     if t.reader.is_none() && t.state.path != path {
         t.state.path = path.to_owned();
+        t.name_hint = None;
         t.dirty = true;
     }
 }

@@ -551,3 +551,83 @@ async fn an_unreadable_older_file_does_not_block_the_hand_over() {
     append(&log, &lines(10, 13, false, &mut want));
     kill_and_check(&recv, child, &want, WAIT).await;
 }
+
+/// While the agent is stopped the file holding the first pieces of a line is rotated and compressed, then the file
+/// holding the rest is too: that one was never seen uncompressed (no known birth), so its place among the files
+/// of the path comes from its name (kubelet: later timestamp newer; Docker: smaller counter newer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cri_pieces_in_files_compressed_while_stopped_are_one_event() {
+    pieces_compressed_while_stopped(false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_pieces_in_files_compressed_while_stopped_are_one_event() {
+    pieces_compressed_while_stopped(true).await
+}
+
+async fn pieces_compressed_while_stopped(docker_fmt: bool) {
+    init_tracing();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let recv = Receiver::start().await;
+    let id = "d".repeat(64);
+    let (dir, name) = if docker_fmt {
+        (docker_dir(root.path(), &id), format!("{id}-json.log"))
+    } else {
+        (
+            pod_dir(root.path(), "ns", "pod-p", "c"),
+            "0.log".to_string(),
+        )
+    };
+    let log = dir.join(&name);
+    let piece = |p: &str, last: bool, n: u64| {
+        if docker_fmt {
+            docker_piece(p, last, n)
+        } else {
+            cri_piece(p, last, n)
+        }
+    };
+    // The path's rotated names, oldest first, as the runtime gives them.
+    let rotated = |k: u64| {
+        if docker_fmt {
+            dir.join(format!("{name}.{k}"))
+        } else {
+            dir.join(format!("{name}.20240501-10000{k}"))
+        }
+    };
+    let gz = |p: &Path| std::path::PathBuf::from(format!("{}.gz", p.display()));
+    let mut opts = test_options(&recv.url(), data.path(), root.path());
+    // The runtime writes the pieces back to back; here a restart comes between them.
+    opts.multiline_timeout = Duration::from_secs(5);
+    let agent = Agent::start(opts.clone());
+    let mut want = Vec::new();
+    let big = long(7, 40 * 1024);
+    let parts = pieces(&big, 3);
+    let mut text = lines(0, 5, docker_fmt, &mut want);
+    text.push_str(&piece(parts[0], false, 50));
+    append(&log, &text);
+    // (The last line waits for the next event: a continuation line would be part of it.)
+    assert!(recv.wait_for(&count(want[..4].iter().cloned()), WAIT).await);
+    tokio::time::sleep(SETTLE).await;
+    agent.stop().await;
+
+    // Rotated and compressed: the first pieces' file, then the file with the rest.
+    let first = if docker_fmt { rotated(1) } else { rotated(0) };
+    fs::rename(&log, &first).unwrap();
+    gzip_like_kubelet(&first, &gz(&first));
+    let mut text = piece(parts[1], false, 51);
+    text.push_str(&piece(parts[2], true, 52));
+    text.push_str(&lines(5, 8, docker_fmt, &mut want));
+    append(&log, &text);
+    if docker_fmt {
+        // Docker shifts the older files up first: `.1.gz` → `.2.gz`.
+        fs::rename(gz(&rotated(1)), gz(&rotated(2))).unwrap();
+    }
+    let second = rotated(1);
+    fs::rename(&log, &second).unwrap();
+    gzip_like_kubelet(&second, &gz(&second));
+    append(&log, &lines(8, 10, docker_fmt, &mut want));
+    want.push(big);
+    let agent = Agent::start(opts);
+    stop_and_check(&recv, agent, &want, WAIT, SETTLE).await;
+}
