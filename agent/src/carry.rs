@@ -280,9 +280,15 @@ impl Pipeline {
             if head.map_or(is_gz(&p), |h| h.is_empty() || copy_of_known(&h)) {
                 return false;
             }
-            // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path.
+            // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path;
+            // before a `t` of unknown birth (see [`Pipeline::ranked`]): named before it.
             let at = (born_ns(&m).unwrap_or(0), name_rank(&p));
-            at.1 .0 != LIVE && at < me && after.is_none_or(|a| at > *a)
+            let before = if t.state.born_ns.is_some() {
+                at < me
+            } else {
+                at.1 < me.1
+            };
+            at.1 .0 != LIVE && before && after.is_none_or(|a| at > *a)
         })
     }
 
