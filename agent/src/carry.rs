@@ -223,11 +223,16 @@ impl Pipeline {
             .partition(|o| o.state.born_ns.is_some());
         ranked.sort_by_cached_key(|o| order(o));
         unborn.sort_by_cached_key(|o| (name_rank(o.name()), o.state.id.clone()));
-        for u in unborn {
+        // Newest first, each inserted after the last file named below it (not after a file of an unknown name
+        // such as `.bak`, which says nothing of rotation order): the earlier ones end up before it.
+        for u in unborn.into_iter().rev() {
             let rank = name_rank(u.name());
             let at = ranked
                 .iter()
-                .rposition(|o| !order(o).0 && name_rank(o.name()) < rank)
+                .rposition(|o| {
+                    let r = name_rank(o.name());
+                    !order(o).0 && r.0 > 0 && r < rank
+                })
                 .map_or(0, |j| j + 1);
             ranked.insert(at, u);
         }
@@ -280,15 +285,15 @@ impl Pipeline {
             if head.map_or(is_gz(&p), |h| h.is_empty() || copy_of_known(&h)) {
                 return false;
             }
-            // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path;
-            // before a `t` of unknown birth (see [`Pipeline::ranked`]): named before it.
+            // Rotated before `t`: born before it (a copy made later is no predecessor), not the file at the path.
+            // A compressed file's inode is born when it was compressed, after the file that followed it, and a `t`
+            // of unknown birth is placed by its name (see [`Pipeline::ranked`]): those compare by name.
             let at = (born_ns(&m).unwrap_or(0), name_rank(&p));
-            let before = if t.state.born_ns.is_some() {
-                at < me
+            if is_gz(&p) || t.state.born_ns.is_none() {
+                at.1 .0 != LIVE && at.1 < me.1 && after.is_none_or(|a| at.1 > a.1)
             } else {
-                at.1 < me.1
-            };
-            at.1 .0 != LIVE && before && after.is_none_or(|a| at > *a)
+                at.1 .0 != LIVE && at < me && after.is_none_or(|a| at > *a)
+            }
         })
     }
 

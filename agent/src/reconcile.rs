@@ -201,11 +201,11 @@ impl Pipeline {
         if let Some(id) = self.table.live.get(&key).cloned() {
             if let Some(t) = self.table.files.get_mut(&id) {
                 t.in_scan = true;
+                t.name_hint = None;
                 if t.state.path != path {
                     info!(from = %t.state.path.display(), to = %path.display(), "file renamed (rotation); following it");
                     Metrics::add(&self.metrics.rotations, 1);
                     t.state.path = path.to_owned();
-                    t.name_hint = None;
                     t.dirty = true;
                     self.touch();
                 }
@@ -364,9 +364,9 @@ impl Pipeline {
                 continue;
             };
             if t.reader.is_some() {
-                // The uncompressed file (or another copy) is still being read: decide later. Its name is this one
-                // now (its path may be its name before the rotation).
-                if let Some(t) = self.table.files.get_mut(&id) {
+                // The uncompressed file (or another copy) is still being read: decide later. Unless a scan found
+                // it at its path, its name is this one now (its path may be its name before the rotation).
+                if let Some(t) = self.table.files.get_mut(&id).filter(|t| !t.in_scan) {
                     t.name_hint = Some(path.to_owned());
                 }
                 return;
@@ -554,14 +554,20 @@ impl Pipeline {
     }
 }
 
-/// An identity whose compressed copy a scan found at `path`: seen, and — when it is not being read from elsewhere
-/// — at that path now (a stale path, the file's name before it was rotated, would misplace it in rotation order).
+/// An identity whose compressed copy a scan found at `path`: seen, and at that path now (a stale path, the file's
+/// name before it was rotated, would misplace it in rotation order); one being read keeps its path and is placed by
+/// this name.
 fn seen_at(t: &mut Tracked, path: &Path) {
     t.in_scan = true;
-    if t.reader.is_none() && t.state.path != path {
+    if t.state.path == path {
+        t.name_hint = None;
+    } else if t.reader.is_none() {
         t.state.path = path.to_owned();
         t.name_hint = None;
         t.dirty = true;
+    } else {
+        // Read from its open descriptor: renamed since (Docker shifts `.1.gz` to `.2.gz`), placed by this name.
+        t.name_hint = Some(path.to_owned());
     }
 }
 
