@@ -304,13 +304,10 @@ async fn model_random_rotations_restarts_lose_and_duplicate_nothing() {
     }
 }
 
-/// Known to fail (in about half of the runs, more under load): run it with `--ignored`. A line split across files
-/// still arrives in two parts (or joined to the wrong line) in some layouts, among them: a file renamed and
-/// compressed or deleted before a scan saw its new name (its identity keeps the old name; a file compressed
-/// before the agent saw it uncompressed has no known birth and counts as the oldest), and an inode emptied by
-/// `copytruncate` that was renamed before the agent saw it (born before its copy). Ordering by name first fixed
-/// some of these and broke others (stale names); see the closing note of 2026-12-05.
-#[ignore = "known gaps in joining lines split across rotations, see the doc comment"]
+/// Lines split into pieces with a rename rotation, a rename + gzip, or an agent restart between the pieces. It
+/// failed in about half of its runs until a compressed file the agent never saw uncompressed was placed among the
+/// files of its path by name (it had no known birth and counted as the oldest); `LOGMIND_MODEL_SEED` with
+/// `LOGMIND_TEST_LOG=logmind_agent=debug` replays a failing seed with the file decisions logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_with_lines_split_across_rotations_and_restarts() {
     let seeds: Vec<u64> = match std::env::var("LOGMIND_MODEL_SEED") {
