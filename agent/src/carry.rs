@@ -215,10 +215,13 @@ impl Pipeline {
 
     /// The files rotated from `t`'s path, `t` included, in rotation order (see [`order`]). A file without a known
     /// birth (compressed before the agent saw it uncompressed) goes right after the last file whose name ranks
-    /// below its own, never after the file at the path itself.
+    /// below its own, never after the file at the path itself. Identities neither open nor found by the last scan
+    /// (finished, their file deleted since) are left out: their last-seen names are stale (Docker renames every
+    /// rotated file at each rotation), and they hold nothing to hand over.
     fn ranked<'a>(&'a self, t: &'a Tracked) -> Vec<&'a Tracked> {
         let (mut ranked, mut unborn): (Vec<&Tracked>, Vec<&Tracked>) = self
             .family(t)
+            .filter(|o| o.reader.is_some() || o.in_scan)
             .chain(std::iter::once(t))
             .partition(|o| o.state.born_ns.is_some());
         ranked.sort_by_cached_key(|o| order(o));

@@ -17,14 +17,6 @@ use common::*;
 const WAIT: Duration = Duration::from_secs(15);
 const SETTLE: Duration = Duration::from_millis(500);
 
-/// A Docker json-file line holding one piece (`\n` only on the last piece of a line).
-fn docker_piece(piece: &str, last: bool, n: u64) -> String {
-    let nl = if last { "\\n" } else { "" };
-    format!(
-        "{{\"log\":\"{piece}{nl}\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00.{n:09}Z\"}}\n"
-    )
-}
-
 /// A long message (`len` bytes) that names `n`.
 fn long(n: u64, len: usize) -> String {
     let head = format!("long line {n} ");

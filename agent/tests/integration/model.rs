@@ -32,8 +32,38 @@ impl Rng {
 
 struct Container {
     dir: PathBuf,
+    /// The file the runtime writes: `0.log` (kubelet), `<id>-json.log` (Docker).
+    live: PathBuf,
+    docker: bool,
+    /// kubelet: rotated files (`0.log.<time>`), then compressed ones.
     rotated: Vec<PathBuf>,
     gz: Vec<PathBuf>,
+    /// Docker: the rotated files newest first, each at `<live>.<position + 1>`, compressed or not; every rotation
+    /// renames them all one up.
+    chain: Vec<bool>,
+}
+
+impl Container {
+    fn chained(&self, i: usize, gz: bool) -> PathBuf {
+        let gz = if gz { ".gz" } else { "" };
+        PathBuf::from(format!("{}.{}{gz}", self.live.display(), i + 1))
+    }
+
+    fn line(&self, msg: &str, n: u64) -> String {
+        if self.docker {
+            docker(msg, n)
+        } else {
+            cri(msg, n)
+        }
+    }
+
+    fn piece(&self, piece: &str, last: bool, n: u64) -> String {
+        if self.docker {
+            docker_piece(piece, last, n)
+        } else {
+            cri_piece(piece, last, n)
+        }
+    }
 }
 
 struct World {
@@ -45,7 +75,7 @@ struct World {
 
 impl World {
     fn write(&mut self, c: usize, k: u64) {
-        let log = self.containers[c].dir.join("0.log");
+        let log = self.containers[c].live.clone();
         let mut text = String::new();
         for _ in 0..k {
             self.n += 1;
@@ -54,13 +84,13 @@ impl World {
                 self.n,
                 "x".repeat((self.n % 37) as usize)
             );
-            text.push_str(&cri(&m, self.n));
+            text.push_str(&self.containers[c].line(&m, self.n));
             self.written.push(m);
         }
         append(&log, &text);
     }
 
-    /// A line written in 2–4 CRI pieces, `cut` of them before `between` runs and the rest after it.
+    /// A line written in 2–4 pieces (CRI `P`…`F`, Docker pieces without `\n`), `cut` of them before `between` runs and the rest after it.
     async fn write_split<F: std::future::Future<Output = ()>>(
         &mut self,
         c: usize,
@@ -78,15 +108,36 @@ impl World {
                 )
             })
             .collect();
-        let log = self.containers[c].dir.join("0.log");
-        let piece = |i: usize| cri_piece(&parts[i], i + 1 == parts.len(), n);
-        append(&log, &(0..cut as usize).map(piece).collect::<String>());
+        let log = self.containers[c].live.clone();
+        let text = |w: &World, r: std::ops::Range<usize>| {
+            r.map(|i| w.containers[c].piece(&parts[i], i + 1 == parts.len(), n))
+                .collect::<String>()
+        };
+        append(&log, &text(self, 0..cut as usize));
         between(self).await;
-        append(
-            &log,
-            &(cut as usize..parts.len()).map(piece).collect::<String>(),
-        );
+        append(&log, &text(self, cut as usize..parts.len()));
         self.written.push(parts.concat());
+    }
+
+    /// Renames the live file away as its runtime rotates (kubelet: to `0.log.<time>`; Docker: every rotated file
+    /// one up, the live file to `.1`); false when there is no live file.
+    fn rotate(&mut self, c: usize) -> bool {
+        let k = &self.containers[c];
+        if !k.live.exists() {
+            return false;
+        }
+        if k.docker {
+            for i in (0..k.chain.len()).rev() {
+                fs::rename(k.chained(i, k.chain[i]), k.chained(i + 1, k.chain[i])).unwrap();
+            }
+            fs::rename(&k.live, k.chained(0, false)).unwrap();
+            self.containers[c].chain.insert(0, false);
+        } else {
+            let (live, to) = (k.live.clone(), self.next_rotated_name(c));
+            fs::rename(live, &to).unwrap();
+            self.containers[c].rotated.push(to);
+        }
+        true
     }
 
     fn next_rotated_name(&mut self, c: usize) -> PathBuf {
@@ -94,6 +145,67 @@ impl World {
         self.containers[c]
             .dir
             .join(format!("0.log.20240501-{:06}", self.stamp))
+    }
+
+    /// Compresses the newest rotated file (Docker does so right after a rotation; kubelet later).
+    fn gzip_newest(&mut self, c: usize) {
+        let k = &mut self.containers[c];
+        if k.docker {
+            if k.chain.first() == Some(&false) {
+                gzip_like_kubelet(&k.chained(0, false), &k.chained(0, true));
+                k.chain[0] = true;
+            }
+        } else if let Some(src) = k.rotated.pop() {
+            let dst = PathBuf::from(format!("{}.gz", src.display()));
+            gzip_like_kubelet(&src, &dst);
+            k.gz.push(dst);
+        }
+    }
+
+    /// Compresses a rotated file picked at random; false when none is left uncompressed.
+    fn gzip_any(&mut self, c: usize, rng: &mut Rng) -> bool {
+        let k = &mut self.containers[c];
+        if k.docker {
+            let plain: Vec<usize> = (0..k.chain.len()).filter(|&i| !k.chain[i]).collect();
+            if plain.is_empty() {
+                return false;
+            }
+            let i = plain[rng.below(plain.len() as u64) as usize];
+            gzip_like_kubelet(&k.chained(i, false), &k.chained(i, true));
+            k.chain[i] = true;
+        } else {
+            if k.rotated.is_empty() {
+                return false;
+            }
+            let i = rng.below(k.rotated.len() as u64) as usize;
+            let src = k.rotated.remove(i);
+            let dst = PathBuf::from(format!("{}.gz", src.display()));
+            gzip_like_kubelet(&src, &dst);
+            k.gz.push(dst);
+        }
+        true
+    }
+
+    fn rotated_files(&self, c: usize) -> usize {
+        let k = &self.containers[c];
+        k.rotated.len() + k.gz.len() + k.chain.len()
+    }
+
+    /// Deletes a rotated file (kubelet: one picked at random; Docker: the oldest, as `max-file` does).
+    fn delete_any(&mut self, c: usize, rng: &mut Rng) {
+        let total = self.rotated_files(c) as u64;
+        let i = rng.below(total) as usize;
+        let k = &mut self.containers[c];
+        let p = if k.docker {
+            let gz = k.chain.pop().unwrap_or(false);
+            k.chained(k.chain.len(), gz)
+        } else if i < k.rotated.len() {
+            k.rotated.remove(i)
+        } else {
+            let nrot = k.rotated.len();
+            k.gz.remove(i - nrot)
+        };
+        delete(&p);
     }
 }
 
@@ -133,17 +245,31 @@ fn delete(p: &Path) {
     fs::remove_file(p).unwrap();
 }
 
-async fn run_model(seed: u64, ops: usize, split: bool) {
+async fn run_model(seed: u64, ops: usize, split: bool, docker_layout: bool) {
     init_tracing();
     let root = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let recv = Receiver::start().await;
     let mut w = World {
         containers: (0..2)
-            .map(|i| Container {
-                dir: pod_dir(root.path(), "model", &format!("app-{i}-abc12"), "main"),
-                rotated: Vec::new(),
-                gz: Vec::new(),
+            .map(|i| {
+                let (dir, live) = if docker_layout {
+                    let id = format!("{:064x}", 0xabc0 + i);
+                    let dir = docker_dir(root.path(), &id);
+                    let live = dir.join(format!("{id}-json.log"));
+                    (dir, live)
+                } else {
+                    let dir = pod_dir(root.path(), "model", &format!("app-{i}-abc12"), "main");
+                    (dir.clone(), dir.join("0.log"))
+                };
+                Container {
+                    dir,
+                    live,
+                    docker: docker_layout,
+                    rotated: Vec::new(),
+                    gz: Vec::new(),
+                    chain: Vec::new(),
+                }
             })
             .collect(),
         written: Vec::new(),
@@ -177,17 +303,9 @@ async fn run_model(seed: u64, ops: usize, split: bool) {
                 let stopped = if restart { agent.take() } else { None };
                 w.write_split(c, pieces, cut, |w| {
                     // Between the pieces: rename-rotate (1), then gzip the rotated file (2), or stop the agent (3).
-                    if how == 1 || how == 2 {
-                        let log0 = w.containers[c].dir.join("0.log");
-                        let to = w.next_rotated_name(c);
-                        fs::rename(&log0, &to).unwrap();
-                        if how == 2 {
-                            let dst = PathBuf::from(format!("{}.gz", to.display()));
-                            gzip_like_kubelet(&to, &dst);
-                            w.containers[c].gz.push(dst);
-                        } else {
-                            w.containers[c].rotated.push(to);
-                        }
+                    let rotated = matches!(how, 1 | 2) && w.rotate(c);
+                    if rotated && how == 2 {
+                        w.gzip_newest(c);
                     }
                     async move {
                         if let Some(a) = stopped {
@@ -207,17 +325,13 @@ async fn run_model(seed: u64, ops: usize, split: bool) {
                 log.push(format!("write c{c} {k}"));
             }
             45..=54 => {
-                let log0 = w.containers[c].dir.join("0.log");
-                if log0.exists() {
-                    let to = w.next_rotated_name(c);
-                    fs::rename(&log0, &to).unwrap();
-                    w.containers[c].rotated.push(to);
+                if w.rotate(c) {
                     log.push(format!("rotate c{c}"));
                 }
             }
             // The runtimes that split lines rotate by rename; `copytruncate` is logrotate's (see the module doc).
-            55..=62 if !split => {
-                let log0 = w.containers[c].dir.join("0.log");
+            55..=62 if !split && !docker_layout => {
+                let log0 = w.containers[c].live.clone();
                 if log0.exists() {
                     let to = w.next_rotated_name(c);
                     copytruncate(&log0, &to);
@@ -226,32 +340,19 @@ async fn run_model(seed: u64, ops: usize, split: bool) {
                 }
             }
             63..=72 => {
-                if !w.containers[c].rotated.is_empty() {
-                    let i = rng.below(w.containers[c].rotated.len() as u64) as usize;
-                    let src = w.containers[c].rotated.remove(i);
-                    let dst = PathBuf::from(format!("{}.gz", src.display()));
-                    gzip_like_kubelet(&src, &dst);
-                    w.containers[c].gz.push(dst);
+                if w.gzip_any(c, &mut rng) {
                     log.push(format!("gzip c{c}"));
                 }
             }
             73..=78 => {
-                let total = w.containers[c].rotated.len() + w.containers[c].gz.len();
-                if total > 0 {
+                if w.rotated_files(c) > 0 {
                     if agent.is_none() {
                         agent = Some(Agent::start(opts.clone()));
                         log.push("start".into());
                     }
                     // Deleting is only lossless once the agent has read the file: like kubelet, delete old files.
                     sync(&recv, &w, "delete", &log).await;
-                    let i = rng.below(total as u64) as usize;
-                    let nrot = w.containers[c].rotated.len();
-                    let p = if i < nrot {
-                        w.containers[c].rotated.remove(i)
-                    } else {
-                        w.containers[c].gz.remove(i - nrot)
-                    };
-                    delete(&p);
+                    w.delete_any(c, &mut rng);
                     log.push(format!("delete c{c}"));
                 }
             }
@@ -300,7 +401,7 @@ async fn model_random_rotations_restarts_lose_and_duplicate_nothing() {
         Err(_) => vec![0x5eed_0001, 0x5eed_0002],
     };
     for seed in seeds {
-        run_model(seed, 120, false).await;
+        run_model(seed, 120, false, false).await;
     }
 }
 
@@ -315,6 +416,20 @@ async fn model_with_lines_split_across_rotations_and_restarts() {
         Err(_) => vec![0x5eed_0003],
     };
     for seed in seeds {
-        run_model(seed, 120, true).await;
+        run_model(seed, 120, true, false).await;
+    }
+}
+
+/// The same with Docker's layout: `<id>-json.log` rotated to `.1` (every older file renamed one up, `.1.gz` to
+/// `.2.gz`), compressed right after the rotation or later, the oldest deleted; lines split into pieces without
+/// `\n` (Docker splits lines over 16 KiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_docker_layout_with_split_lines_and_restarts() {
+    let seeds: Vec<u64> = match std::env::var("LOGMIND_MODEL_SEED") {
+        Ok(s) => vec![s.parse().expect("LOGMIND_MODEL_SEED must be a number")],
+        Err(_) => vec![0x5eed_0004],
+    };
+    for seed in seeds {
+        run_model(seed, 120, true, true).await;
     }
 }

@@ -286,6 +286,14 @@ pub fn cri_piece(piece: &str, last: bool, n: u64) -> String {
 }
 
 /// A Docker json-file line.
+/// A Docker json-file line holding one piece (`\n` only on the last piece of a line).
+pub fn docker_piece(piece: &str, last: bool, n: u64) -> String {
+    let nl = if last { "\\n" } else { "" };
+    format!(
+        "{{\"log\":\"{piece}{nl}\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:00.{n:09}Z\"}}\n"
+    )
+}
+
 pub fn docker(msg: &str, n: u64) -> String {
     format!(
         "{{\"log\":\"{msg}\\n\",\"stream\":\"stdout\",\"time\":\"2024-05-01T10:00:{:02}.{:09}Z\"}}\n",
