@@ -394,13 +394,17 @@ async fn run_model(seed: u64, ops: usize, split: bool, docker_layout: bool) {
     assert_exactly_once(&got, &exp);
 }
 
+/// `LOGMIND_MODEL_SEED` when set (to replay a failure), else the test's own seeds.
+fn seeds(default: &[u64]) -> Vec<u64> {
+    match std::env::var("LOGMIND_MODEL_SEED") {
+        Ok(s) => vec![s.parse().expect("LOGMIND_MODEL_SEED must be a number")],
+        Err(_) => default.to_vec(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_random_rotations_restarts_lose_and_duplicate_nothing() {
-    let seeds: Vec<u64> = match std::env::var("LOGMIND_MODEL_SEED") {
-        Ok(s) => vec![s.parse().expect("LOGMIND_MODEL_SEED must be a number")],
-        Err(_) => vec![0x5eed_0001, 0x5eed_0002],
-    };
-    for seed in seeds {
+    for seed in seeds(&[0x5eed_0001, 0x5eed_0002]) {
         run_model(seed, 120, false, false).await;
     }
 }
@@ -411,11 +415,7 @@ async fn model_random_rotations_restarts_lose_and_duplicate_nothing() {
 /// `LOGMIND_TEST_LOG=logmind_agent=debug` replays a failing seed with the file decisions logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_with_lines_split_across_rotations_and_restarts() {
-    let seeds: Vec<u64> = match std::env::var("LOGMIND_MODEL_SEED") {
-        Ok(s) => vec![s.parse().expect("LOGMIND_MODEL_SEED must be a number")],
-        Err(_) => vec![0x5eed_0003],
-    };
-    for seed in seeds {
+    for seed in seeds(&[0x5eed_0003]) {
         run_model(seed, 120, true, false).await;
     }
 }
@@ -425,11 +425,7 @@ async fn model_with_lines_split_across_rotations_and_restarts() {
 /// `\n` (Docker splits lines over 16 KiB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_docker_layout_with_split_lines_and_restarts() {
-    let seeds: Vec<u64> = match std::env::var("LOGMIND_MODEL_SEED") {
-        Ok(s) => vec![s.parse().expect("LOGMIND_MODEL_SEED must be a number")],
-        Err(_) => vec![0x5eed_0004],
-    };
-    for seed in seeds {
+    for seed in seeds(&[0x5eed_0004]) {
         run_model(seed, 120, true, true).await;
     }
 }
