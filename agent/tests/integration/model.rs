@@ -1,6 +1,7 @@
 //! Model-based randomized test: random sequences of write / rename-rotate / copytruncate / gzip / delete /
 //! agent restart against a simple model (the list of lines written); the multiset of shipped messages must
-//! equal what was written — nothing lost, nothing duplicated. Seeded (`LOGMIND_MODEL_SEED`), bounded in time.
+//! equal what was written — nothing lost, nothing duplicated. Seeded (`LOGMIND_MODEL_SEED`), bounded in time;
+//! `LOGMIND_MODEL_POLL=1` runs the agent without change notifications.
 //! A second run adds lines the runtime split into CRI pieces with a rotation (then maybe gzip) or an agent
 //! restart between pieces: each must arrive as one message. That run has no `copytruncate`: kubelet and Docker,
 //! which split lines, rotate by rename, and logrotate's `copytruncate` splits no lines. (Mixed, the order of a
@@ -277,6 +278,8 @@ async fn run_model(seed: u64, ops: usize, split: bool, docker_layout: bool) {
         stamp: 0,
     };
     let mut opts = test_options(&recv.url(), data.path(), root.path());
+    // `LOGMIND_MODEL_POLL=1`: without change notifications, as where inotify is unavailable (scans only).
+    opts.notify = std::env::var_os("LOGMIND_MODEL_POLL").is_none();
     if split {
         // A runtime writes the pieces of a line back to back; here a restart can come between them.
         opts.multiline_timeout = Duration::from_secs(3);
