@@ -153,7 +153,7 @@ impl World {
         let k = &mut self.containers[c];
         if k.docker {
             if k.chain.first() == Some(&false) {
-                gzip_like_kubelet(&k.chained(0, false), &k.chained(0, true));
+                gzip_like_docker(&k.chained(0, false), &k.chained(0, true));
                 k.chain[0] = true;
             }
         } else if let Some(src) = k.rotated.pop() {
@@ -172,7 +172,7 @@ impl World {
                 return false;
             }
             let i = plain[rng.below(plain.len() as u64) as usize];
-            gzip_like_kubelet(&k.chained(i, false), &k.chained(i, true));
+            gzip_like_docker(&k.chained(i, false), &k.chained(i, true));
             k.chain[i] = true;
         } else {
             if k.rotated.is_empty() {
@@ -240,6 +240,22 @@ fn dump_records(recv: &Receiver) {
             );
         }
     }
+}
+
+/// gzips `src` the way Docker does: `dst` is written in place next to `src` (here in two writes, so that a scan can
+/// find it partly written), then `src` is removed.
+fn gzip_like_docker(src: &Path, dst: &Path) {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&fs::read(src).unwrap()).unwrap();
+    let gz = enc.finish().unwrap();
+    let mut f = fs::File::create(dst).unwrap();
+    let half = gz.len() / 2;
+    f.write_all(&gz[..half]).unwrap();
+    std::thread::sleep(Duration::from_millis(3));
+    f.write_all(&gz[half..]).unwrap();
+    drop(f);
+    fs::remove_file(src).unwrap();
 }
 
 fn delete(p: &Path) {
@@ -424,8 +440,8 @@ async fn model_with_lines_split_across_rotations_and_restarts() {
 }
 
 /// The same with Docker's layout: `<id>-json.log` rotated to `.1` (every older file renamed one up, `.1.gz` to
-/// `.2.gz`), compressed right after the rotation or later, the oldest deleted; lines split into pieces without
-/// `\n` (Docker splits lines over 16 KiB).
+/// `.2.gz`), compressed in place right after the rotation or later, the oldest deleted; lines split into pieces
+/// without `\n` (Docker splits lines over 16 KiB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_docker_layout_with_split_lines_and_restarts() {
     for seed in seeds(&[0x5eed_0004]) {
