@@ -131,8 +131,7 @@ impl Pipeline {
         let t = &self.table.files[id];
         // The latest file rotated before this one (open or not), whether every earlier one is read, and the
         // latest earlier one whose place is settled (open or finished).
-        let ranked = self.ranked(t);
-        let i = ranked.iter().position(|o| o.state.id == id).unwrap_or(0);
+        let (ranked, i) = self.ranked(t);
         let mut settled: Option<Place> = None;
         for o in &ranked[..i] {
             if !waited_out && !drained(o) {
@@ -181,8 +180,7 @@ impl Pipeline {
         if !t.asm.as_ref().is_some_and(|a| a.has_unfinished()) {
             return;
         }
-        let ranked = self.ranked(t);
-        let i = ranked.iter().position(|o| o.state.id == id).unwrap_or(0);
+        let (ranked, i) = self.ranked(t);
         let next = ranked
             .get(i + 1)
             .filter(|o| !o.linked && !self.unopened_between(Some(&place(t)), o))
@@ -208,17 +206,16 @@ impl Pipeline {
         if !t.asm.as_ref().is_some_and(|a| a.has_unfinished()) || now - t.last_growth >= LINK_WAIT {
             return false;
         }
-        let ranked = self.ranked(t);
-        let i = ranked.iter().position(|o| o.state.id == id).unwrap_or(0);
+        let (ranked, i) = self.ranked(t);
         !ranked[i + 1..].iter().any(|o| o.linked)
     }
 
-    /// The files rotated from `t`'s path, `t` included, in rotation order (see [`order`]). A file without a known
-    /// birth (compressed before the agent saw it uncompressed) goes right after the last file whose name ranks
-    /// below its own, never after the file at the path itself. Identities neither open nor found by the last scan
-    /// (finished, their file deleted since) are left out: their last-seen names are stale (Docker renames every
-    /// rotated file at each rotation), and they hold nothing to hand over.
-    fn ranked<'a>(&'a self, t: &'a Tracked) -> Vec<&'a Tracked> {
+    /// The files rotated from `t`'s path, `t` included, in rotation order (see [`order`]), and `t`'s index. A file
+    /// without a known birth (compressed before the agent saw it uncompressed) goes right after the last file whose
+    /// name ranks below its own, never after the file at the path itself. Identities neither open nor found by the
+    /// last scan (finished, their file deleted since) are left out: their last-seen names are stale (Docker renames
+    /// every rotated file at each rotation), and they hold nothing to hand over.
+    fn ranked<'a>(&'a self, t: &'a Tracked) -> (Vec<&'a Tracked>, usize) {
         let (mut ranked, mut unborn): (Vec<&Tracked>, Vec<&Tracked>) = self
             .family(t)
             .filter(|o| o.reader.is_some() || o.in_scan)
@@ -239,7 +236,8 @@ impl Pipeline {
                 .map_or(0, |j| j + 1);
             ranked.insert(at, u);
         }
-        ranked
+        let i = ranked.iter().position(|o| std::ptr::eq(*o, t)).unwrap_or(0);
+        (ranked, i)
     }
 
     /// Whether a file of `t`'s family rotated before `t` (and after `after`, if given) is on disk but not open.
