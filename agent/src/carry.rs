@@ -216,28 +216,30 @@ impl Pipeline {
     /// last scan (finished, their file deleted since) are left out: their last-seen names are stale (Docker renames
     /// every rotated file at each rotation), and they hold nothing to hand over.
     fn ranked<'a>(&'a self, t: &'a Tracked) -> (Vec<&'a Tracked>, usize) {
-        let (mut ranked, mut unborn): (Vec<&Tracked>, Vec<&Tracked>) = self
+        let (mut ranked, mut unborn): (Vec<_>, Vec<_>) = self
             .family(t)
             .filter(|o| o.reader.is_some() || o.in_scan)
             .chain(std::iter::once(t))
-            .partition(|o| o.state.born_ns.is_some());
-        ranked.sort_by_cached_key(|o| order(o));
-        unborn.sort_by_cached_key(|o| (name_rank(o.name()), o.state.id.clone()));
+            .map(|o| (order(o), o))
+            .partition(|(_, o)| o.state.born_ns.is_some());
+        ranked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // The key of a file of unknown birth is (live, 0, name, id): sorted by name, then identity.
+        unborn.sort_unstable_by(|a, b| (&a.0 .2, a.0 .3).cmp(&(&b.0 .2, b.0 .3)));
         // Newest first, each inserted after the last file named below it (not after a file of an unknown name
         // such as `.bak`, which says nothing of rotation order): the earlier ones end up before it.
         for u in unborn.into_iter().rev() {
-            let rank = name_rank(u.name());
+            let rank = &u.0 .2;
             let at = ranked
                 .iter()
-                .rposition(|o| {
-                    let r = name_rank(o.name());
-                    !order(o).0 && r.0 > 0 && r < rank
-                })
+                .rposition(|(k, _)| !k.0 && k.2 .0 > 0 && k.2 < *rank)
                 .map_or(0, |j| j + 1);
             ranked.insert(at, u);
         }
-        let i = ranked.iter().position(|o| std::ptr::eq(*o, t)).unwrap_or(0);
-        (ranked, i)
+        let i = ranked
+            .iter()
+            .position(|(_, o)| std::ptr::eq(*o, t))
+            .unwrap_or(0);
+        (ranked.into_iter().map(|(_, o)| o).collect(), i)
     }
 
     /// Whether a file of `t`'s family rotated before `t` (and after `after`, if given) is on disk but not open.
@@ -290,11 +292,9 @@ impl Pipeline {
             // A compressed file's inode is born when it was compressed, after the file that followed it, and a `t`
             // of unknown birth is placed by its name (see [`Pipeline::ranked`]): those compare by name.
             let at = (born_ns(&m).unwrap_or(0), name_rank(&p));
-            if is_gz(&p) || t.state.born_ns.is_none() {
-                at.1 .0 != LIVE && at.1 < me.1 && after.is_none_or(|a| at.1 > a.1)
-            } else {
-                at.1 .0 != LIVE && at < me && after.is_none_or(|a| at > *a)
-            }
+            let by_name = is_gz(&p) || t.state.born_ns.is_none();
+            let before = |a: &Place, b: &Place| if by_name { a.1 < b.1 } else { a < b };
+            at.1 .0 != LIVE && before(&at, &me) && after.is_none_or(|a| before(a, &at))
         })
     }
 

@@ -50,6 +50,20 @@ impl Container {
         PathBuf::from(format!("{}.{}{gz}", self.live.display(), i + 1))
     }
 
+    /// Compresses the `i`-th rotated file the way the runtime does (Docker: `chain[i]`, in place; kubelet:
+    /// `rotated[i]`, through a temp file).
+    fn compress(&mut self, i: usize) {
+        if self.docker {
+            gzip_like_docker(&self.chained(i, false), &self.chained(i, true));
+            self.chain[i] = true;
+        } else {
+            let src = self.rotated.remove(i);
+            let dst = PathBuf::from(format!("{}.gz", src.display()));
+            gzip_like_kubelet(&src, &dst);
+            self.gz.push(dst);
+        }
+    }
+
     fn line(&self, msg: &str, n: u64) -> String {
         if self.docker {
             docker(msg, n)
@@ -151,39 +165,28 @@ impl World {
     /// Compresses the newest rotated file (Docker does so right after a rotation; kubelet later).
     fn gzip_newest(&mut self, c: usize) {
         let k = &mut self.containers[c];
-        if k.docker {
-            if k.chain.first() == Some(&false) {
-                gzip_like_docker(&k.chained(0, false), &k.chained(0, true));
-                k.chain[0] = true;
-            }
-        } else if let Some(src) = k.rotated.pop() {
-            let dst = PathBuf::from(format!("{}.gz", src.display()));
-            gzip_like_kubelet(&src, &dst);
-            k.gz.push(dst);
+        let newest = if k.docker {
+            (k.chain.first() == Some(&false)).then_some(0)
+        } else {
+            k.rotated.len().checked_sub(1)
+        };
+        if let Some(i) = newest {
+            k.compress(i);
         }
     }
 
     /// Compresses a rotated file picked at random; false when none is left uncompressed.
     fn gzip_any(&mut self, c: usize, rng: &mut Rng) -> bool {
         let k = &mut self.containers[c];
-        if k.docker {
-            let plain: Vec<usize> = (0..k.chain.len()).filter(|&i| !k.chain[i]).collect();
-            if plain.is_empty() {
-                return false;
-            }
-            let i = plain[rng.below(plain.len() as u64) as usize];
-            gzip_like_docker(&k.chained(i, false), &k.chained(i, true));
-            k.chain[i] = true;
+        let plain: Vec<usize> = if k.docker {
+            (0..k.chain.len()).filter(|&i| !k.chain[i]).collect()
         } else {
-            if k.rotated.is_empty() {
-                return false;
-            }
-            let i = rng.below(k.rotated.len() as u64) as usize;
-            let src = k.rotated.remove(i);
-            let dst = PathBuf::from(format!("{}.gz", src.display()));
-            gzip_like_kubelet(&src, &dst);
-            k.gz.push(dst);
+            (0..k.rotated.len()).collect()
+        };
+        if plain.is_empty() {
+            return false;
         }
+        k.compress(plain[rng.below(plain.len() as u64) as usize]);
         true
     }
 
