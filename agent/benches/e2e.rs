@@ -1,7 +1,8 @@
 //! End-to-end benchmark: a real agent process (`logmind-agent-test`) tails CRI and Docker files and ships to an
 //! in-process receiver (lz4 + dedup by sequence, counts lines). Reports bytes/s of wall time, bytes per
 //! CPU-second of the agent process (= per core), and the agent's peak RSS (VmHWM) — also while tailing 1,000
-//! files. Sizes: `LOGMIND_BENCH_MB` (default 128).
+//! files. Sizes: `LOGMIND_BENCH_MB` (default 128) and `LOGMIND_BENCH_FILES` (the many-files case, default 1,000
+//! files of 32 KiB).
 
 #![allow(clippy::unwrap_used)]
 
@@ -208,6 +209,11 @@ fn main() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         run_case("cri", &recv, &url, false, 4, mb << 18).await;
         run_case("docker", &recv, &url, true, 4, mb << 18).await;
-        run_case("cri-1000-files", &recv, &url, false, 1000, 32 << 10).await;
+        let files: usize = std::env::var("LOGMIND_BENCH_FILES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let name = format!("cri-{files}-files");
+        run_case(&name, &recv, &url, false, files, 32 << 10).await;
     });
 }

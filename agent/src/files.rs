@@ -12,7 +12,7 @@ use std::time::{Instant, SystemTime};
 use crate::assemble::{AssembleOptions, Assembler, Format, Stream};
 use crate::checkpoint::FileState;
 use crate::enrich::{Meta, Origin};
-use crate::identity::{FileKey, Fingerprint, GzStamp};
+use crate::identity::{FileKey, Fingerprint, GzStamp, HeadPrefixes};
 use crate::tail::Reader;
 
 /// One known file identity.
@@ -269,10 +269,13 @@ impl FileTable {
     /// Identities in the same directory as `path` whose fingerprint matches `head`, best (longest) first.
     pub fn content_matches(&self, path: &Path, head: &[u8]) -> Vec<String> {
         let dir = path.parent();
+        // Content first: one hash per identity would cost a pass over the head each; the directory check parses
+        // paths. A scan finding 1,000 new files at start spent most of its time here.
+        let prefixes = HeadPrefixes::of(head);
         let mut v: Vec<(&Tracked, u32)> = self
             .files
             .values()
-            .filter(|t| t.state.path.parent() == dir && t.state.fp.matches(head))
+            .filter(|t| prefixes.matches(&t.state.fp) && t.state.path.parent() == dir)
             .map(|t| (t, t.state.fp.len))
             .collect();
         v.sort_by_key(|x| std::cmp::Reverse(x.1));

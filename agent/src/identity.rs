@@ -85,14 +85,42 @@ impl Fingerprint {
     }
 }
 
+/// The fingerprint of every prefix of one file head, to check many fingerprints against that head at one
+/// hash each (a new file is checked against every identity known).
+#[derive(Debug)]
+pub struct HeadPrefixes(Vec<u64>);
+
+impl HeadPrefixes {
+    /// Hashes every prefix of `head` (at most [`HEAD_LEN`] bytes are used) in one pass.
+    pub fn of(head: &[u8]) -> Self {
+        let mut h = FNV_OFFSET;
+        HeadPrefixes(
+            head[..head.len().min(HEAD_LEN)]
+                .iter()
+                .map(|&b| {
+                    h = fnv_step(h, b);
+                    h
+                })
+                .collect(),
+        )
+    }
+
+    /// [`Fingerprint::matches`] for this head.
+    pub fn matches(&self, fp: &Fingerprint) -> bool {
+        let n = fp.len as usize;
+        n > 0 && self.0.get(n - 1) == Some(&fp.hash)
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+}
+
 /// FNV-1a, 64 bit.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    bytes.iter().fold(FNV_OFFSET, |h, &b| fnv_step(h, b))
 }
 
 /// Reads up to [`HEAD_LEN`] bytes from the start of an open plain file (positional, cursor untouched).
@@ -147,6 +175,25 @@ mod tests {
         assert!(!fp.matches(b"jello world"));
         assert!(!Fingerprint::of(b"").matches(b"anything"));
         assert!(Fingerprint::of(&[7u8; 400]).is_full());
+    }
+
+    #[test]
+    fn head_prefixes_match_like_fingerprints() {
+        let head: Vec<u8> = (0..400u32).map(|i| (i * 7 % 251) as u8).collect();
+        let p = HeadPrefixes::of(&head);
+        for len in [0usize, 1, 2, 100, 255, 256, 300] {
+            let fp = Fingerprint::of(&head[..len]);
+            assert_eq!(p.matches(&fp), fp.matches(&head), "len {len}");
+            // The last byte the fingerprint covers, changed.
+            let mut other = head[..len].to_vec();
+            if let Some(b) = other.get_mut(len.min(HEAD_LEN).wrapping_sub(1)) {
+                *b ^= 1;
+            }
+            let fp = Fingerprint::of(&other);
+            assert_eq!(p.matches(&fp), fp.matches(&head), "changed, len {len}");
+            assert!(!p.matches(&fp), "changed, len {len}");
+        }
+        assert!(!HeadPrefixes::of(b"short").matches(&Fingerprint::of(b"short and longer")));
     }
 
     #[test]
