@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use logmind_protocol::LogRecord;
 use parking_lot::Mutex;
+use tantivy::indexer::UserOperation;
 use tantivy::{IndexWriter, TantivyDocument};
 use tokio::sync::oneshot;
 
@@ -58,11 +59,33 @@ pub struct IndexHealth {
     pub last_retention: Mutex<Option<RetentionReport>>,
 }
 
+/// Documents handed to tantivy's indexing thread per message. Its queue holds 10,000 messages: one document
+/// each had this thread wait on the full queue for every document (a third of its time spinning and switching);
+/// groups of 4 cut that fourfold and bound the queue at 40,000 documents (tens of MB).
+const ADD_GROUP: usize = 4;
+
 pub(crate) struct OpenWriter {
     pub(crate) partition: Arc<Partition>,
     pub(crate) writer: IndexWriter<TantivyDocument>,
+    /// Documents not yet handed to the writer (fewer than [`ADD_GROUP`]; none between batches).
+    queued: Vec<UserOperation<TantivyDocument>>,
     pub(crate) dirty: bool,
     pub(crate) last_write: Instant,
+}
+
+impl OpenWriter {
+    /// Hands the queued documents to tantivy as one group.
+    fn hand_over(&mut self) -> Result<()> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.writer.run(self.queued.drain(..)) {
+            return Err(IndexerError::index("add documents", &self.partition.dir)(e));
+        }
+        self.dirty = true;
+        self.last_write = Instant::now();
+        Ok(())
+    }
 }
 
 /// The indexing thread's state.
@@ -84,6 +107,28 @@ impl Pipeline {
     /// Indexes one batch's records. Records already in their partition's last commit (replay) or older than
     /// their namespace's retention are skipped; every record still trains the template miner.
     pub fn index_records(&mut self, lsn: u64, records: &[LogRecord]) -> Result<u64> {
+        let queued = self.queue_records(lsn, records);
+        // Whatever was queued is handed over, even when a later record failed.
+        let mut handed = Ok(());
+        for w in self.writers.values_mut() {
+            if let Err(e) = w.hand_over() {
+                handed = Err(e);
+            }
+        }
+        let added = queued?;
+        handed?;
+        self.last_lsn = self.last_lsn.max(lsn);
+        self.health
+            .indexed_lsn
+            .store(self.last_lsn, Ordering::Relaxed);
+        self.metrics
+            .indexed_records
+            .fetch_add(added, Ordering::Relaxed);
+        Ok(added)
+    }
+
+    /// Builds the documents of a batch's records and queues them at their partitions' writers.
+    fn queue_records(&mut self, lsn: u64, records: &[LogRecord]) -> Result<u64> {
         let now = self.store.clock().now_ns();
         let store = self.store.clone();
         let mut added = 0;
@@ -99,20 +144,12 @@ impl Pipeline {
                 continue;
             }
             let doc = store.schema().to_document(r, template);
-            if let Err(e) = w.writer.add_document(doc) {
-                return Err(IndexerError::index("add document", &w.partition.dir)(e));
+            w.queued.push(UserOperation::Add(doc));
+            if w.queued.len() >= ADD_GROUP {
+                w.hand_over()?;
             }
-            w.dirty = true;
-            w.last_write = Instant::now();
             added += 1;
         }
-        self.last_lsn = self.last_lsn.max(lsn);
-        self.health
-            .indexed_lsn
-            .store(self.last_lsn, Ordering::Relaxed);
-        self.metrics
-            .indexed_records
-            .fetch_add(added, Ordering::Relaxed);
         Ok(added)
     }
 
@@ -130,6 +167,7 @@ impl Pipeline {
                 OpenWriter {
                     partition,
                     writer,
+                    queued: Vec::with_capacity(ADD_GROUP),
                     dirty: false,
                     last_write: Instant::now(),
                 },

@@ -54,18 +54,29 @@ enum Class {
     Other,
 }
 
-/// The class of the char starting at byte `i` and its length (ASCII decided on the byte alone).
-#[inline]
-fn class(text: &str, i: usize) -> (Class, usize) {
-    let b = text.as_bytes()[i];
-    if b < 0x80 {
-        let k = if b.is_ascii_alphanumeric() || b == b'_' {
+/// The class of every ASCII byte.
+static ASCII_CLASS: [Class; 128] = {
+    let mut t = [Class::Other; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() || c == b'_' {
             Class::Word
-        } else if matches!(b, b'.' | b'-' | b'/' | b':' | b'@') {
+        } else if matches!(c, b'.' | b'-' | b'/' | b':' | b'@') {
             Class::Joiner
         } else {
             Class::Other
         };
+        b += 1;
+    }
+    t
+};
+
+/// The class of the char starting at byte `i` and its length (ASCII decided on the byte alone, by table).
+#[inline]
+fn class(text: &str, i: usize) -> (Class, usize) {
+    let b = text.as_bytes()[i];
+    if let Some(&k) = ASCII_CLASS.get(usize::from(b)) {
         return (k, 1);
     }
     match text[i..].chars().next() {

@@ -247,12 +247,24 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// Decodes an NDJSON body. Blank lines are ignored; the first bad line fails the whole batch.
 pub fn decode_ndjson(body: &[u8]) -> Result<Vec<LogRecord>, BatchError> {
-    let mut out = Vec::new();
-    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+    // A body that is valid UTF-8 as a whole (every valid batch) is checked once here, so the JSON parser need not
+    // check each string again (`from_str`); otherwise lines are parsed as bytes, which names the bad one.
+    let text = std::str::from_utf8(body).ok();
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', body).count() + 1);
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for (i, end) in ends.enumerate() {
+        let (from, line) = (start, &body[start..end]);
+        start = end + 1;
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        match serde_json::from_slice::<LogRecord>(line) {
+        // Lines end at a `\n`, which is never inside a UTF-8 sequence: `from..end` is a char range of `text`.
+        let parsed = match text.and_then(|t| t.get(from..end)) {
+            Some(line) => serde_json::from_str::<LogRecord>(line),
+            None => serde_json::from_slice::<LogRecord>(line),
+        };
+        match parsed {
             Ok(r) => out.push(r),
             Err(e) => {
                 return Err(BatchError::BadLine {
@@ -471,5 +483,23 @@ mod tests {
             Err(BatchError::BadLine { line, .. }) => assert_eq!(line, 3),
             other => panic!("expected bad line 3, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn invalid_utf8_is_named_and_valid_text_of_any_script_decodes() {
+        let mut body = b"{\"ts\":1,\"message\":\"\xc3\xa9t\xc3\xa9 \xe2\x9c\x93\"}\n\r\n".to_vec();
+        assert_eq!(decode_ndjson(&body).expect("valid")[0].message, "été ✓");
+        body.extend_from_slice(
+            b"{\"ts\":2,\"message\":\"bad \xff byte\"}\n{\"ts\":3,\"message\":\"c\"}",
+        );
+        match decode_ndjson(&body) {
+            Err(BatchError::BadLine { line, reason }) => {
+                assert_eq!(line, 3);
+                assert!(reason.contains("invalid unicode"), "{reason}");
+            }
+            other => panic!("expected bad line 3, got {other:?}"),
+        }
+        let last_unterminated = b"{\"ts\":1,\"message\":\"a\"}\n{\"ts\":2,\"message\":\"b\"}";
+        assert_eq!(decode_ndjson(last_unterminated).expect("valid").len(), 2);
     }
 }
