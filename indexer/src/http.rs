@@ -13,7 +13,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use logmind_protocol::{decode_ndjson, lz4_decompress, CompressError, ErrorBody};
+use logmind_protocol::{
+    decode_ndjson_max, lz4_decompress, BatchError, CompressError, ErrorBody, LogRecord,
+};
 use serde_json::json;
 
 use crate::auth::{check_token, Role};
@@ -174,6 +176,10 @@ async fn ingest_inner(
         .await
         .map_err(|_| too_large())?;
     let cap = idx.options().max_decompressed_bytes;
+    // However small its records, one batch's decoded records never take more memory than the larger of the
+    // pending limit and the decompressed-size cap.
+    let max_records =
+        usize::try_from(limit).unwrap_or(usize::MAX).max(cap) / std::mem::size_of::<LogRecord>();
     let (body, records) = tokio::task::spawn_blocking(move || {
         let ndjson = if lz4 {
             lz4_decompress(&raw, cap).map_err(|e| match e {
@@ -192,8 +198,14 @@ async fn ingest_inner(
             }
             raw.to_vec()
         };
-        let records = decode_ndjson(&ndjson)
-            .map_err(|e| IndexerError::BadRequest(format!("batch refused, nothing stored: {e}")))?;
+        let records = decode_ndjson_max(&ndjson, max_records).map_err(|e| match e {
+            BatchError::TooManyRecords { max } => IndexerError::TooLarge(format!(
+                "batch refused, nothing stored: more than {max} records (each takes {} bytes of memory until \
+                 indexed; max_pending_bytes and max_decompressed_bytes allow {max}); send smaller batches",
+                std::mem::size_of::<LogRecord>()
+            )),
+            e => IndexerError::BadRequest(format!("batch refused, nothing stored: {e}")),
+        })?;
         // the WAL keeps the lz4 frame: the agent's own when it sent one
         let body = if lz4 {
             BatchBody {

@@ -13,6 +13,12 @@ pub enum BatchError {
         /// What the JSON parser said.
         reason: String,
     },
+    /// More records than the caller allows in one batch (see [`decode_ndjson_max`]).
+    #[error("batch has more than {max} records")]
+    TooManyRecords {
+        /// The limit that was hit.
+        max: usize,
+    },
 }
 
 /// Encodes records as NDJSON, one object per line, each line ending in `\n`.
@@ -247,10 +253,17 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// Decodes an NDJSON body. Blank lines are ignored; the first bad line fails the whole batch.
 pub fn decode_ndjson(body: &[u8]) -> Result<Vec<LogRecord>, BatchError> {
+    decode_ndjson_max(body, usize::MAX)
+}
+
+/// [`decode_ndjson`], refusing a body of more than `max_records` records as soon as it has read one more. A
+/// decoded record takes `size_of::<LogRecord>()` bytes (384) before its strings, while `{}` is 3 bytes on the
+/// wire: without a bound, a body of empty objects within any byte limit takes over a hundred times its size.
+pub fn decode_ndjson_max(body: &[u8], max_records: usize) -> Result<Vec<LogRecord>, BatchError> {
     // A body that is valid UTF-8 as a whole (every valid batch) is checked once here, so the JSON parser need not
     // check each string again (`from_str`); otherwise lines are parsed as bytes, which names the bad one.
     let text = std::str::from_utf8(body).ok();
-    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', body).count() + 1);
+    let mut out = Vec::new();
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
     for (i, end) in ends.enumerate() {
@@ -264,6 +277,9 @@ pub fn decode_ndjson(body: &[u8]) -> Result<Vec<LogRecord>, BatchError> {
             Some(line) => serde_json::from_str::<LogRecord>(line),
             None => serde_json::from_slice::<LogRecord>(line),
         };
+        if out.len() == max_records {
+            return Err(BatchError::TooManyRecords { max: max_records });
+        }
         match parsed {
             Ok(r) => out.push(r),
             Err(e) => {
@@ -501,5 +517,27 @@ mod tests {
         }
         let last_unterminated = b"{\"ts\":1,\"message\":\"a\"}\n{\"ts\":2,\"message\":\"b\"}";
         assert_eq!(decode_ndjson(last_unterminated).expect("valid").len(), 2);
+    }
+
+    #[test]
+    fn record_count_is_bounded_and_blank_lines_do_not_count() {
+        let body = b"{}\n\n{}\n \n{}\n".repeat(4);
+        assert_eq!(
+            decode_ndjson_max(&body, 12).expect("at the limit").len(),
+            12
+        );
+        assert_eq!(
+            decode_ndjson_max(&body, 11),
+            Err(BatchError::TooManyRecords { max: 11 })
+        );
+        // A bad line before the limit is still named.
+        assert!(matches!(
+            decode_ndjson_max(b"{}\nnope\n{}\n{}\n", 2),
+            Err(BatchError::BadLine { line: 2, .. })
+        ));
+        // A body of millions of blank lines reserves nothing per line.
+        assert!(decode_ndjson(&vec![b'\n'; 8 << 20])
+            .expect("blank")
+            .is_empty());
     }
 }

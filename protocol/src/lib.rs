@@ -11,7 +11,7 @@ pub mod record;
 pub mod time;
 pub mod units;
 
-pub use batch::{decode_ndjson, encode_ndjson, BatchError};
+pub use batch::{decode_ndjson, decode_ndjson_max, encode_ndjson, BatchError};
 pub use compress::{lz4_compress, lz4_decompress, CompressError};
 pub use record::{Level, LogRecord, Source};
 

@@ -216,6 +216,50 @@ async fn bad_requests_are_refused_whole_with_json_errors() {
     server.abort();
 }
 
+/// A body of tiny records (`{}` is 3 bytes; a decoded record 384) within every byte limit would take over a
+/// hundred times its size in memory: one batch holds at most as many records as the larger of
+/// `max_pending_bytes` and `max_decompressed_bytes` has room for, and more is a 413 that names the limit, with
+/// nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_more_records_than_memory_allows_is_refused_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = reqwest::Client::new();
+    let now = now_nanos();
+    let per_record = std::mem::size_of::<logmind_protocol::LogRecord>();
+    let mut o = opts(dir.path());
+    o.max_pending_bytes = (per_record * 100) as u64;
+    o.max_decompressed_bytes = per_record * 50;
+    let (idx, base, server) = serve(o).await;
+
+    // 101 minimal records, lz4-compressed like a bomb: refused.
+    let line = format!("{{\"ts\":{now},\"message\":\"m\"}}\n");
+    let body = lz4_compress(line.repeat(101).as_bytes());
+    let (st, _, j) = post(
+        &client,
+        &base,
+        Some("a"),
+        Some(1),
+        body,
+        &[("Content-Encoding", "lz4")],
+    )
+    .await;
+    assert_eq!(st, 413, "{j}");
+    let msg = j["error"].as_str().expect("error string");
+    assert!(msg.contains("more than 100 records"), "{msg}");
+    // Blank lines are not records: 100 records among them are accepted.
+    let body = format!("{}\n\n", line).repeat(100);
+    let (st, _, j) = post(&client, &base, Some("a"), Some(2), body.into_bytes(), &[]).await;
+    assert_eq!((st, j["accepted"].as_u64()), (200, Some(100)), "{j}");
+    idx.commit().await.expect("commit");
+    assert_eq!(
+        all_records(&idx.store()).len(),
+        100,
+        "nothing of the refused batch was stored"
+    );
+    idx.shutdown().await.expect("shutdown");
+    server.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_required_per_role() {
     let dir = tempfile::tempdir().expect("tempdir");
