@@ -21,6 +21,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Largest decompressed push body accepted.
 pub const MAX_PUSH_BYTES: usize = 64 << 20;
 
+/// Most entries (and most streams) one push may hold: a decoded record takes `size_of::<LogRecord>()` bytes
+/// (384) however small its entry is on the wire (2 bytes of protobuf), so a push of tiny entries within
+/// [`MAX_PUSH_BYTES`] would otherwise take over a hundred times its size in memory.
+pub const MAX_PUSH_RECORDS: usize = MAX_PUSH_BYTES / std::mem::size_of::<LogRecord>();
+
 /// `logproto.PushRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PushRequest {
@@ -223,6 +228,8 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<LogRecord>, Indexe
     if ctype.starts_with("application/json") {
         let push: JsonPush =
             serde_json::from_slice(&body).map_err(|e| bad(format!("push JSON: {e}")))?;
+        let entries: usize = push.streams.iter().map(|s| s.values.len()).sum();
+        check_count(push.streams.len(), entries)?;
         for s in push.streams {
             for (i, v) in s.values.into_iter().enumerate() {
                 let ts = v
@@ -266,6 +273,10 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<LogRecord>, Indexe
     let raw = snap::raw::Decoder::new()
         .decompress_vec(&body)
         .map_err(|e| bad(format!("snappy body: {e}")))?;
+    // Counted on the wire before anything is decoded.
+    let shape = <PushShape as prost::Message>::decode(raw.as_slice())
+        .map_err(|e| bad(format!("push protobuf: {e}")))?;
+    check_count(shape.streams, shape.entries)?;
     let req = <PushRequest as prost::Message>::decode(raw.as_slice())
         .map_err(|e| bad(format!("push protobuf: {e}")))?;
     for s in req.streams {
@@ -303,6 +314,86 @@ fn next_seq() -> u64 {
             Ok(_) => return next,
             Err(p) => prev = p,
         }
+    }
+}
+
+/// 413 for a push of more than [`MAX_PUSH_RECORDS`] entries or streams.
+fn check_count(streams: usize, entries: usize) -> Result<(), IndexerError> {
+    if streams.max(entries) > MAX_PUSH_RECORDS {
+        return Err(IndexerError::TooLarge(format!(
+            "push refused, nothing stored: {entries} entries in {streams} streams, over the limit of \
+             {MAX_PUSH_RECORDS} (each takes {} bytes of memory until indexed); send smaller pushes",
+            std::mem::size_of::<LogRecord>()
+        )));
+    }
+    Ok(())
+}
+
+/// How many streams and entries a protobuf push holds, read from the wire without decoding them (field 1 of
+/// `PushRequest`, field 2 of each `StreamAdapter`; everything else skipped).
+#[derive(Debug, Default)]
+struct PushShape {
+    streams: usize,
+    entries: usize,
+}
+
+/// The entries of one `StreamAdapter`, counted.
+#[derive(Debug, Default)]
+struct StreamShape {
+    entries: usize,
+}
+
+impl prost::Message for PushShape {
+    fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        if tag != 1 {
+            return prost::encoding::skip_field(wire_type, tag, buf, ctx);
+        }
+        let mut stream = StreamShape::default();
+        prost::encoding::message::merge(wire_type, &mut stream, buf, ctx)?;
+        self.streams += 1;
+        self.entries += stream.entries;
+        Ok(())
+    }
+
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    fn clear(&mut self) {
+        *self = PushShape::default();
+    }
+}
+
+impl prost::Message for StreamShape {
+    fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        if tag == 2 {
+            self.entries += 1;
+        }
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        0
+    }
+
+    fn clear(&mut self) {
+        self.entries = 0;
     }
 }
 

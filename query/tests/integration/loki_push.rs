@@ -239,3 +239,73 @@ async fn push_json_gzip_and_protobuf_then_query_back() {
     }
     s.indexer.shutdown().await.expect("shutdown");
 }
+
+/// A push of more empty entries (2 bytes of protobuf each, 384 bytes each once decoded) than
+/// `MAX_PUSH_RECORDS`, or of as many JSON values, is a 413 counted on the wire before anything is decoded,
+/// and nothing of it is stored; a push at the limit's side of it still lands.
+#[tokio::test]
+async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
+    use logmind_query::loki::push::MAX_PUSH_RECORDS;
+    let s = start(&[], T0 + 3600 * NS, None).await;
+    let push = format!("{}/loki/api/v1/push", s.url);
+    let post = |body: Vec<u8>, ctype: &'static str| {
+        s.http
+            .post(&push)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+
+    let many = PushRequest {
+        streams: vec![Stream {
+            labels: r#"{namespace="bomb"}"#.into(),
+            entries: vec![Entry::default(); MAX_PUSH_RECORDS + 1],
+        }],
+    };
+    let raw = prost::Message::encode_to_vec(&many);
+    assert!(raw.len() < 1 << 20, "{} bytes on the wire", raw.len());
+    let snappy = snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .expect("snappy");
+    let r = post(snappy, "application/x-protobuf").await.expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+    let msg = r.text().await.unwrap_or_default();
+    assert!(
+        msg.contains(&format!("limit of {MAX_PUSH_RECORDS}")),
+        "{msg}"
+    );
+
+    let values = vec![json!([(T0 + NS).to_string(), ""]); MAX_PUSH_RECORDS + 1];
+    let body = json!({"streams": [{"stream": {"namespace": "bomb"}, "values": values}]});
+    let r = post(body.to_string().into_bytes(), "application/json")
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+
+    let one = PushRequest {
+        streams: vec![Stream {
+            labels: r#"{namespace="fine"}"#.into(),
+            entries: vec![Entry {
+                timestamp: Some(Ts {
+                    seconds: T0 / NS + 5,
+                    nanos: 0,
+                }),
+                line: "after the refused ones".into(),
+                structured_metadata: vec![],
+            }],
+        }],
+    };
+    let snappy = snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(&one))
+        .expect("snappy");
+    let r = post(snappy, "application/x-protobuf").await.expect("send");
+    assert_eq!(r.status().as_u16(), 204);
+    s.wait_entries(T0, T0 + 60 * NS, 1, None).await;
+    let body = query(&s, r#"{namespace=~".+"}"#).await;
+    assert_eq!(
+        entries(&body).len(),
+        1,
+        "nothing of the refused pushes was stored: {body}"
+    );
+    s.indexer.shutdown().await.expect("shutdown");
+}
