@@ -229,7 +229,13 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<LogRecord>, Indexe
         let push: JsonPush =
             serde_json::from_slice(&body).map_err(|e| bad(format!("push JSON: {e}")))?;
         let entries: usize = push.streams.iter().map(|s| s.values.len()).sum();
-        check_count(push.streams.len(), entries)?;
+        let pairs: usize = push
+            .streams
+            .iter()
+            .flat_map(|s| &s.values)
+            .map(|v| v.get(2).and_then(|m| m.as_object()).map_or(0, |m| m.len()))
+            .sum();
+        check_count(push.streams.len(), entries, pairs)?;
         for s in push.streams {
             for (i, v) in s.values.into_iter().enumerate() {
                 let ts = v
@@ -276,7 +282,7 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<LogRecord>, Indexe
     // Counted on the wire before anything is decoded.
     let shape = <PushShape as prost::Message>::decode(raw.as_slice())
         .map_err(|e| bad(format!("push protobuf: {e}")))?;
-    check_count(shape.streams, shape.entries)?;
+    check_count(shape.streams, shape.entries, shape.pairs)?;
     let req = <PushRequest as prost::Message>::decode(raw.as_slice())
         .map_err(|e| bad(format!("push protobuf: {e}")))?;
     for s in req.streams {
@@ -317,85 +323,98 @@ fn next_seq() -> u64 {
     }
 }
 
-/// 413 for a push of more than [`MAX_PUSH_RECORDS`] entries or streams.
-fn check_count(streams: usize, entries: usize) -> Result<(), IndexerError> {
-    if streams.max(entries) > MAX_PUSH_RECORDS {
+/// 413 for a push of more than [`MAX_PUSH_RECORDS`] streams, or entries and structured-metadata pairs together
+/// (a pair is 2 bytes of protobuf when empty, a field of its record once decoded).
+fn check_count(streams: usize, entries: usize, pairs: usize) -> Result<(), IndexerError> {
+    if streams.max(entries.saturating_add(pairs)) > MAX_PUSH_RECORDS {
         return Err(IndexerError::TooLarge(format!(
-            "push refused, nothing stored: {entries} entries in {streams} streams, over the limit of \
-             {MAX_PUSH_RECORDS} (each takes {} bytes of memory until indexed); send smaller pushes",
+            "push refused, nothing stored: {entries} entries with {pairs} metadata pairs in {streams} streams, \
+             over the limit of {MAX_PUSH_RECORDS} (each entry takes {} bytes of memory until indexed); send \
+             smaller pushes",
             std::mem::size_of::<LogRecord>()
         )));
     }
     Ok(())
 }
 
-/// How many streams and entries a protobuf push holds, read from the wire without decoding them (field 1 of
-/// `PushRequest`, field 2 of each `StreamAdapter`; everything else skipped).
+/// How many streams, entries and structured-metadata pairs a protobuf push holds, read from the wire without
+/// decoding them (field 1 of `PushRequest`, field 2 of each `StreamAdapter`, field 3 of each `EntryAdapter`;
+/// everything else skipped).
 #[derive(Debug, Default)]
 struct PushShape {
     streams: usize,
     entries: usize,
+    pairs: usize,
 }
 
-/// The entries of one `StreamAdapter`, counted.
+/// [`PushShape`] of one `StreamAdapter` (its `streams` unused).
 #[derive(Debug, Default)]
-struct StreamShape {
-    entries: usize,
+struct StreamShape(PushShape);
+
+/// The structured-metadata pairs of one `EntryAdapter`, counted.
+#[derive(Debug, Default)]
+struct EntryShape {
+    pairs: usize,
 }
 
-impl prost::Message for PushShape {
-    fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
+/// A `prost::Message` that only counts: `$count` reads one field (tag, wire type, buffer, context) into `$me`,
+/// descending into the messages it counts inside and skipping everything else.
+macro_rules! counting_message {
+    ($ty:ty, |$me:ident, $tag:ident, $wt:ident, $buf:ident, $ctx:ident| $count:block) => {
+        impl prost::Message for $ty {
+            fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
 
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl prost::bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        if tag != 1 {
-            return prost::encoding::skip_field(wire_type, tag, buf, ctx);
+            fn merge_field(
+                &mut self,
+                $tag: u32,
+                $wt: prost::encoding::WireType,
+                $buf: &mut impl prost::bytes::Buf,
+                $ctx: prost::encoding::DecodeContext,
+            ) -> Result<(), prost::DecodeError> {
+                let $me = self;
+                $count
+            }
+
+            fn encoded_len(&self) -> usize {
+                0
+            }
+
+            fn clear(&mut self) {
+                *self = <$ty>::default();
+            }
         }
-        let mut stream = StreamShape::default();
-        prost::encoding::message::merge(wire_type, &mut stream, buf, ctx)?;
-        self.streams += 1;
-        self.entries += stream.entries;
-        Ok(())
-    }
-
-    fn encoded_len(&self) -> usize {
-        0
-    }
-
-    fn clear(&mut self) {
-        *self = PushShape::default();
-    }
+    };
 }
 
-impl prost::Message for StreamShape {
-    fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl prost::bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        if tag == 2 {
-            self.entries += 1;
-        }
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+counting_message!(PushShape, |me, tag, wt, buf, ctx| {
+    if tag != 1 {
+        return prost::encoding::skip_field(wt, tag, buf, ctx);
     }
+    let mut stream = StreamShape::default();
+    prost::encoding::message::merge(wt, &mut stream, buf, ctx)?;
+    me.streams += 1;
+    me.entries += stream.0.entries;
+    me.pairs += stream.0.pairs;
+    Ok(())
+});
 
-    fn encoded_len(&self) -> usize {
-        0
+counting_message!(StreamShape, |me, tag, wt, buf, ctx| {
+    if tag != 2 {
+        return prost::encoding::skip_field(wt, tag, buf, ctx);
     }
+    let mut entry = EntryShape::default();
+    prost::encoding::message::merge(wt, &mut entry, buf, ctx)?;
+    me.0.entries += 1;
+    me.0.pairs += entry.pairs;
+    Ok(())
+});
 
-    fn clear(&mut self) {
-        self.entries = 0;
+counting_message!(EntryShape, |me, tag, wt, buf, ctx| {
+    if tag == 3 {
+        me.pairs += 1;
     }
-}
+    prost::encoding::skip_field(wt, tag, buf, ctx)
+});
 
 /// `POST /loki/api/v1/push`: 204 once the records are durable.
 pub async fn push(

@@ -240,9 +240,9 @@ async fn push_json_gzip_and_protobuf_then_query_back() {
     s.indexer.shutdown().await.expect("shutdown");
 }
 
-/// A push of more entries than `MAX_PUSH_RECORDS` (a few bytes of protobuf each, 384 bytes each once decoded) is a
-/// 413 that names the limit, counted on the wire before anything is decoded; so is a gzip JSON push of as many
-/// values (small on the wire, under the 2 MiB body limit, so the count is what refuses it). Nothing of either
+/// A push of more entries than `MAX_PUSH_RECORDS` (a few bytes of protobuf each, 384 bytes each once decoded), or
+/// of one entry with more structured-metadata pairs, is a 413 that names the limit, counted on the wire before
+/// anything is decoded; so is a gzip JSON push of as many values (small on the wire, under the 2 MiB body limit, so the count is what refuses it). Nothing of either
 /// is stored, and a push after them still lands.
 #[tokio::test]
 async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
@@ -285,6 +285,33 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
     assert_eq!(r.status().as_u16(), 413);
     let msg = r.text().await.unwrap_or_default();
     assert!(msg.contains(&limit_named), "{msg}");
+
+    // One entry, but more structured-metadata pairs than the limit (2 bytes each when empty).
+    let pairs = PushRequest {
+        streams: vec![Stream {
+            labels: r#"{namespace="bomb"}"#.into(),
+            entries: vec![Entry {
+                timestamp: Some(Ts {
+                    seconds: T0 / NS + 1,
+                    nanos: 0,
+                }),
+                line: "x".into(),
+                structured_metadata: vec![Pair::default(); MAX_PUSH_RECORDS + 1],
+            }],
+        }],
+    };
+    let snappy = snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(&pairs))
+        .expect("snappy");
+    let r = post(snappy, "application/x-protobuf", false)
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+    let msg = r.text().await.unwrap_or_default();
+    assert!(
+        msg.contains(&limit_named) && msg.contains("metadata pairs"),
+        "{msg}"
+    );
 
     let values = vec![json!([(T0 + NS).to_string(), "x"]); MAX_PUSH_RECORDS + 1];
     let body = json!({"streams": [{"stream": {"namespace": "bomb"}, "values": values}]});
