@@ -6,7 +6,7 @@
 use crate::tokenizer::{register_tokenizers, MESSAGE_TOKENIZER};
 use std::collections::HashMap;
 
-use logmind_protocol::batch::{write_int, write_str};
+use logmind_protocol::batch::{opt_field, write_fields, write_int, write_str};
 use logmind_protocol::LogRecord;
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::schema::{
@@ -273,27 +273,12 @@ pub fn stored_json(r: &LogRecord) -> Vec<u8> {
     }
     key(&mut out, "message");
     write_str(&mut out, &r.message);
-    if !r.container_id.is_empty() {
-        key(&mut out, "container_id");
-        write_str(&mut out, &r.container_id);
-    }
+    opt_field(&mut out, "container_id", &r.container_id);
     if r.restart != 0 {
         key(&mut out, "restart");
         write_int(&mut out, r.restart);
     }
-    if !r.fields.is_empty() {
-        key(&mut out, "fields");
-        out.push(b'{');
-        for (i, (k, v)) in r.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(&mut out, k);
-            out.push(b':');
-            write_str(&mut out, v);
-        }
-        out.push(b'}');
-    }
+    write_fields(&mut out, r.fields.iter().map(|(k, v)| (&**k, &**v)));
     key(&mut out, "source");
     out.extend_from_slice(b"{\"agent\":");
     write_str(&mut out, &r.source.agent);
@@ -305,7 +290,7 @@ pub fn stored_json(r: &LogRecord) -> Vec<u8> {
     out
 }
 
-/// `"name":` after `{` or a previous value.
+/// `"name":` after `{` or a previous value (the keys that can come first; the others use [`opt_field`]).
 fn key(out: &mut Vec<u8>, name: &str) {
     if out.len() > 1 {
         out.push(b',');

@@ -139,6 +139,15 @@ pub fn encode_parts<'f>(
     opt_field(out, "trace_id", ev.trace_id);
     out.extend_from_slice(b",\"message\":");
     write_str(out, ev.message);
+    write_fields(out, fields);
+    out.extend_from_slice(&prefix.source);
+    write_int(out, ev.offset);
+    out.extend_from_slice(b"}}\n");
+}
+
+/// `,"fields":{…}` unless `fields` is empty (serde's `skip_serializing_if = "BTreeMap::is_empty"`), keys in the
+/// order given (a `BTreeMap`'s: ascending, unique).
+pub fn write_fields<'f>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = (&'f str, &'f str)>) {
     let mut first = true;
     for (k, v) in fields {
         out.extend_from_slice(if first { b",\"fields\":{" } else { b"," });
@@ -150,14 +159,11 @@ pub fn encode_parts<'f>(
     if !first {
         out.push(b'}');
     }
-    out.extend_from_slice(&prefix.source);
-    write_int(out, ev.offset);
-    out.extend_from_slice(b"}}\n");
 }
 
 /// `,"key":"value"` unless `value` is empty (serde's `skip_serializing_if = "String::is_empty"`).
 #[inline]
-fn opt_field(out: &mut Vec<u8>, key: &str, value: &str) {
+pub fn opt_field(out: &mut Vec<u8>, key: &str, value: &str) {
     if value.is_empty() {
         return;
     }
