@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod shape;
+use shape::PushShape;
+
 /// Largest decompressed push body accepted.
 pub const MAX_PUSH_BYTES: usize = 64 << 20;
 
@@ -100,6 +103,50 @@ fn bad(msg: impl Into<String>) -> IndexerError {
     IndexerError::BadRequest(msg.into())
 }
 
+/// Labels (and metadata names) that map onto the record's own fields; every other one goes into `fields`.
+const USED: [&str; 24] = [
+    "namespace",
+    "app",
+    "service_name",
+    "app_kubernetes_io_name",
+    "k8s_app",
+    "job",
+    "pod",
+    "pod_name",
+    "container",
+    "container_name",
+    "node",
+    "node_name",
+    "host",
+    "stream",
+    "level",
+    "detected_level",
+    "severity",
+    "lvl",
+    "request_id",
+    "requestId",
+    "user_id",
+    "userId",
+    "trace_id",
+    "traceId",
+];
+
+/// Bytes a field in a record's `fields` takes besides its name and value (a map node and two `String`s).
+pub const FIELD_OVERHEAD: u64 = 64;
+
+/// Most bytes of `fields` one push may make its records copy from stream labels and metadata (a stream's labels
+/// are copied into every entry of it): [`FIELD_OVERHEAD`] + name + value per field.
+pub const MAX_PUSH_FIELD_BYTES: u64 = MAX_PUSH_BYTES as u64;
+
+/// What a label or metadata pair named `key`, with a value of `len` bytes, copies into each record it is in.
+fn field_cost(key: &str, len: usize) -> u64 {
+    if USED.contains(&key) {
+        0
+    } else {
+        FIELD_OVERHEAD + key.len() as u64 + len as u64
+    }
+}
+
 fn first(labels: &BTreeMap<String, String>, keys: &[&str]) -> String {
     keys.iter()
         .find_map(|k| labels.get(*k).filter(|v| !v.is_empty()))
@@ -116,32 +163,6 @@ pub fn to_record(
 ) -> LogRecord {
     let mut all = labels.clone();
     all.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-    const USED: [&str; 24] = [
-        "namespace",
-        "app",
-        "service_name",
-        "app_kubernetes_io_name",
-        "k8s_app",
-        "job",
-        "pod",
-        "pod_name",
-        "container",
-        "container_name",
-        "node",
-        "node_name",
-        "host",
-        "stream",
-        "level",
-        "detected_level",
-        "severity",
-        "lvl",
-        "request_id",
-        "requestId",
-        "user_id",
-        "userId",
-        "trace_id",
-        "traceId",
-    ];
     let level = first(&all, &["level", "detected_level", "severity", "lvl"]);
     let fields = all
         .iter()
@@ -226,16 +247,12 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<LogRecord>, Indexe
     let ctype = header("content-type");
     let mut out = Vec::new();
     if ctype.starts_with("application/json") {
+        // Counted before anything is built (see `shape`).
+        let shape = PushShape::of_json(&body).map_err(|e| bad(format!("push JSON: {e}")))?;
+        check_count(&shape)?;
+        check_copies(shape.copies)?;
         let push: JsonPush =
             serde_json::from_slice(&body).map_err(|e| bad(format!("push JSON: {e}")))?;
-        let entries: usize = push.streams.iter().map(|s| s.values.len()).sum();
-        let pairs: usize = push
-            .streams
-            .iter()
-            .flat_map(|s| &s.values)
-            .map(|v| v.get(2).and_then(|m| m.as_object()).map_or(0, |m| m.len()))
-            .sum();
-        check_count(push.streams.len(), entries, pairs)?;
         for s in push.streams {
             for (i, v) in s.values.into_iter().enumerate() {
                 let ts = v
@@ -280,14 +297,27 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<LogRecord>, Indexe
         .decompress_vec(&body)
         .map_err(|e| bad(format!("snappy body: {e}")))?;
     // Counted on the wire before anything is decoded.
-    let shape = <PushShape as prost::Message>::decode(raw.as_slice())
-        .map_err(|e| bad(format!("push protobuf: {e}")))?;
-    check_count(shape.streams, shape.entries, shape.pairs)?;
+    let shape = PushShape::of_protobuf(&raw).map_err(|e| bad(format!("push protobuf: {e}")))?;
+    check_count(&shape)?;
     let req = <PushRequest as prost::Message>::decode(raw.as_slice())
         .map_err(|e| bad(format!("push protobuf: {e}")))?;
+    drop(raw);
+    let mut streams = Vec::with_capacity(req.streams.len());
+    let mut copies = 0u64;
     for s in req.streams {
         let labels = parse_labels(&s.labels)?;
-        for e in s.entries {
+        let per_entry: u64 = labels.iter().map(|(k, v)| field_cost(k, v.len())).sum();
+        copies = copies.saturating_add(per_entry.saturating_mul(s.entries.len() as u64));
+        for e in &s.entries {
+            for p in &e.structured_metadata {
+                copies = copies.saturating_add(field_cost(&p.name, p.value.len()));
+            }
+        }
+        streams.push((labels, s.entries));
+    }
+    check_copies(copies)?;
+    for (labels, entries) in streams {
+        for e in entries {
             let ts = e
                 .timestamp
                 .map(|t| {
@@ -323,98 +353,39 @@ fn next_seq() -> u64 {
     }
 }
 
-/// 413 for a push of more than [`MAX_PUSH_RECORDS`] streams, or entries and structured-metadata pairs together
-/// (a pair is 2 bytes of protobuf when empty, a field of its record once decoded).
-fn check_count(streams: usize, entries: usize, pairs: usize) -> Result<(), IndexerError> {
-    if streams.max(entries.saturating_add(pairs)) > MAX_PUSH_RECORDS {
+/// 413 for a push of more than [`MAX_PUSH_RECORDS`] streams, or entries and small items together: stream labels,
+/// structured-metadata pairs and values nested in a JSON entry (each a few bytes on the wire, each a map entry or
+/// a field of a record once decoded).
+fn check_count(shape: &PushShape) -> Result<(), IndexerError> {
+    let PushShape {
+        streams,
+        entries,
+        items,
+        ..
+    } = *shape;
+    if streams.max(entries.saturating_add(items)) > MAX_PUSH_RECORDS {
         return Err(IndexerError::TooLarge(format!(
-            "push refused, nothing stored: {entries} entries with {pairs} metadata pairs in {streams} streams, \
-             over the limit of {MAX_PUSH_RECORDS} (each entry takes {} bytes of memory until indexed); send \
-             smaller pushes",
+            "push refused, nothing stored: {entries} entries with {items} labels and metadata pairs in {streams} \
+             streams, over the limit of {MAX_PUSH_RECORDS} (each entry takes {} bytes of memory until indexed); \
+             send smaller pushes",
             std::mem::size_of::<LogRecord>()
         )));
     }
     Ok(())
 }
 
-/// How many streams, entries and structured-metadata pairs a protobuf push holds, read from the wire without
-/// decoding them (field 1 of `PushRequest`, field 2 of each `StreamAdapter`, field 3 of each `EntryAdapter`;
-/// everything else skipped).
-#[derive(Debug, Default)]
-struct PushShape {
-    streams: usize,
-    entries: usize,
-    pairs: usize,
-}
-
-/// [`PushShape`] of one `StreamAdapter` (its `streams` unused).
-#[derive(Debug, Default)]
-struct StreamShape(PushShape);
-
-/// The structured-metadata pairs of one `EntryAdapter`, counted.
-#[derive(Debug, Default)]
-struct EntryShape {
-    pairs: usize,
-}
-
-/// A `prost::Message` that only counts: `$count` reads one field (tag, wire type, buffer, context) into `$me`,
-/// descending into the messages it counts inside and skipping everything else.
-macro_rules! counting_message {
-    ($ty:ty, |$me:ident, $tag:ident, $wt:ident, $buf:ident, $ctx:ident| $count:block) => {
-        impl prost::Message for $ty {
-            fn encode_raw(&self, _buf: &mut impl prost::bytes::BufMut) {}
-
-            fn merge_field(
-                &mut self,
-                $tag: u32,
-                $wt: prost::encoding::WireType,
-                $buf: &mut impl prost::bytes::Buf,
-                $ctx: prost::encoding::DecodeContext,
-            ) -> Result<(), prost::DecodeError> {
-                let $me = self;
-                $count
-            }
-
-            fn encoded_len(&self) -> usize {
-                0
-            }
-
-            fn clear(&mut self) {
-                *self = <$ty>::default();
-            }
-        }
-    };
-}
-
-counting_message!(PushShape, |me, tag, wt, buf, ctx| {
-    if tag != 1 {
-        return prost::encoding::skip_field(wt, tag, buf, ctx);
+/// 413 for a push whose records would copy more than [`MAX_PUSH_FIELD_BYTES`] of `fields` from stream labels and
+/// structured metadata.
+fn check_copies(copies: u64) -> Result<(), IndexerError> {
+    if copies > MAX_PUSH_FIELD_BYTES {
+        return Err(IndexerError::TooLarge(format!(
+            "push refused, nothing stored: its stream labels and metadata would be copied into its entries' fields \
+             as {copies} bytes, over the limit of {MAX_PUSH_FIELD_BYTES} ({FIELD_OVERHEAD} bytes + name + value \
+             per field of each entry); send fewer entries per stream or fewer labels"
+        )));
     }
-    let mut stream = StreamShape::default();
-    prost::encoding::message::merge(wt, &mut stream, buf, ctx)?;
-    me.streams += 1;
-    me.entries += stream.0.entries;
-    me.pairs += stream.0.pairs;
     Ok(())
-});
-
-counting_message!(StreamShape, |me, tag, wt, buf, ctx| {
-    if tag != 2 {
-        return prost::encoding::skip_field(wt, tag, buf, ctx);
-    }
-    let mut entry = EntryShape::default();
-    prost::encoding::message::merge(wt, &mut entry, buf, ctx)?;
-    me.0.entries += 1;
-    me.0.pairs += entry.pairs;
-    Ok(())
-});
-
-counting_message!(EntryShape, |me, tag, wt, buf, ctx| {
-    if tag == 3 {
-        me.pairs += 1;
-    }
-    prost::encoding::skip_field(wt, tag, buf, ctx)
-});
+}
 
 /// `POST /loki/api/v1/push`: 204 once the records are durable.
 pub async fn push(
