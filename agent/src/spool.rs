@@ -3,6 +3,12 @@
 //! sequence order; acknowledged entries are deleted only once a checkpoint covers them.
 //!
 //! Entry format: one JSON line ([`EntryHeader`]) then the lz4-framed NDJSON body.
+//!
+//! Removed entries are recycled: an acknowledged entry's file is renamed to `<n>.free` (at most [`FREE_MAX`]
+//! files, [`FREE_MAX_BYTES`] together) and the next entry is written over it, then renamed into place. A new file
+//! per batch and an unlink per acknowledgement cost the reader thread about a tenth of its time in ext4's inode
+//! allocation and page freeing (perf, agent e2e). A `.free` file is never an entry: its `.free` name is made
+//! durable before it is written over, and its `.batch` name only once the new content is fsynced.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,12 +19,19 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use tracing::warn;
+
 use crate::checkpoint::{sync_dir, write_durable, FileState};
 use crate::error::AgentError;
 use crate::metrics::Metrics;
 
 /// Spool entry format version.
 pub const ENTRY_VERSION: u32 = 1;
+
+/// Most files kept for reuse.
+pub const FREE_MAX: usize = 256;
+/// Most bytes of files kept for reuse (on disk besides the spool's entries).
+pub const FREE_MAX_BYTES: u64 = 64 << 20;
 
 /// What a spool entry says besides its body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,11 +68,39 @@ struct Info {
     status: Status,
 }
 
+/// Removed entries' files kept to be written over: their paths and sizes, and the number of the next name.
+#[derive(Debug, Default)]
+struct FreeFiles {
+    files: Vec<(PathBuf, u64)>,
+    bytes: u64,
+    next: u64,
+}
+
+impl FreeFiles {
+    /// Whether a file of `size` bytes may join.
+    fn has_room(&self, size: u64) -> bool {
+        self.files.len() < FREE_MAX && self.bytes + size <= FREE_MAX_BYTES
+    }
+
+    fn push(&mut self, path: PathBuf, size: u64) {
+        self.bytes += size;
+        self.files.push((path, size));
+    }
+
+    fn pop(&mut self) -> Option<PathBuf> {
+        let (path, size) = self.files.pop()?;
+        self.bytes -= size;
+        Some(path)
+    }
+}
+
 /// The spool directory and its in-memory index (shared by the reader thread and the shipper).
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
     index: Mutex<BTreeMap<u64, Info>>,
+    /// Files to write entries over (see the module docs).
+    free: Mutex<FreeFiles>,
     metrics: Arc<Metrics>,
     /// Wakes the shipper when an entry is added.
     pub added: tokio::sync::Notify,
@@ -77,6 +118,7 @@ impl Spool {
             .map_err(|e| AgentError::io("creating spool dir", &dir, e))?;
         let mut index = BTreeMap::new();
         let mut headers = Vec::new();
+        let mut free = FreeFiles::default();
         let rd = fs::read_dir(&dir).map_err(|e| AgentError::io("listing spool", &dir, e))?;
         for ent in rd {
             let ent = ent.map_err(|e| AgentError::io("listing spool", &dir, e))?;
@@ -84,6 +126,19 @@ impl Spool {
             let name = ent.file_name().to_string_lossy().into_owned();
             if name.ends_with(".tmp") {
                 let _ = fs::remove_file(&path);
+                continue;
+            }
+            if let Some(n) = name
+                .strip_suffix(".free")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                let size = ent.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+                free.next = free.next.max(n + 1);
+                if free.has_room(size) {
+                    free.push(path, size);
+                } else {
+                    let _ = fs::remove_file(&path);
+                }
                 continue;
             }
             let Some(seq) = name
@@ -108,6 +163,7 @@ impl Spool {
         let spool = Arc::new(Spool {
             dir,
             index: Mutex::new(index),
+            free: Mutex::new(free),
             metrics,
             added: tokio::sync::Notify::new(),
         });
@@ -125,8 +181,21 @@ impl Spool {
             .map_err(|e| AgentError::Internal(format!("spool header: {e}")))?;
         head.push(b'\n');
         let path = self.entry_path(header.seq);
-        let tmp = self.dir.join(format!("{:020}.tmp", header.seq));
-        write_durable(&tmp, &path, &[&head, body])?;
+        let parts: [&[u8]; 2] = [&head, body];
+        let recycled = self.free.lock().pop();
+        let reused = recycled.is_some_and(|free| match write_over(&free, &path, &parts) {
+            Ok(()) => true,
+            Err(e) => {
+                // Written as a new file instead.
+                warn!(error = %e, "could not reuse a spool file");
+                let _ = fs::remove_file(&free);
+                false
+            }
+        });
+        if !reused {
+            let tmp = self.dir.join(format!("{:020}.tmp", header.seq));
+            write_durable(&tmp, &path, &parts)?;
+        }
         self.index.lock().insert(
             header.seq,
             Info {
@@ -198,15 +267,33 @@ impl Spool {
         if done.is_empty() {
             return Ok(());
         }
+        let mut freed = Vec::new();
         for (seq, status) in &done {
             let path = self.entry_path(*seq);
+            let size = self.index.lock().get(seq).map_or(0, |i| i.size);
             let res = if *status == Status::Rejected {
                 fs::rename(
                     &path,
                     self.dir.join("rejected").join(format!("{seq:020}.batch")),
                 )
             } else {
-                fs::remove_file(&path)
+                let mut free = self.free.lock();
+                let pending = freed.iter().map(|(_, s)| s).sum::<u64>();
+                if free.files.len() + freed.len() < FREE_MAX
+                    && free.bytes + pending + size <= FREE_MAX_BYTES
+                {
+                    let to = self.dir.join(format!("{:020}.free", free.next));
+                    free.next += 1;
+                    drop(free);
+                    let res = fs::rename(&path, &to);
+                    if res.is_ok() {
+                        freed.push((to, size));
+                    }
+                    res
+                } else {
+                    drop(free);
+                    fs::remove_file(&path)
+                }
             };
             match res {
                 Ok(()) => {}
@@ -215,13 +302,42 @@ impl Spool {
             }
             self.index.lock().remove(seq);
         }
+        // The `.free` names are durable before any of them is written over.
         sync_dir(&self.dir)?;
+        let mut free = self.free.lock();
+        for (path, size) in freed {
+            free.push(path, size);
+        }
+        drop(free);
         if done.iter().any(|(_, s)| *s == Status::Rejected) {
             sync_dir(&self.dir.join("rejected"))?;
         }
         self.update_gauge();
         Ok(())
     }
+}
+
+/// Writes `parts` over the start of the existing file `free`, cuts it to their length, fsyncs it and renames it
+/// to `path` (durably).
+fn write_over(free: &Path, path: &Path, parts: &[&[u8]]) -> Result<(), AgentError> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(free)
+        .map_err(|e| AgentError::io("opening", free, e))?;
+    let mut len = 0u64;
+    for bytes in parts {
+        f.write_all(bytes)
+            .map_err(|e| AgentError::io("writing", free, e))?;
+        len += bytes.len() as u64;
+    }
+    f.set_len(len)
+        .map_err(|e| AgentError::io("truncating", free, e))?;
+    f.sync_all()
+        .map_err(|e| AgentError::io("fsyncing", free, e))?;
+    drop(f);
+    fs::rename(free, path).map_err(|e| AgentError::io("renaming into place", path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
 /// Reads and splits one entry file.
@@ -288,5 +404,57 @@ mod tests {
             .join("spool/rejected/00000000000000000002.batch")
             .exists());
         assert_eq!(spool.bytes(), 0);
+    }
+
+    #[test]
+    fn removed_entries_files_are_written_over_and_never_read_as_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Arc::new(Metrics::default());
+        let (spool, _) = Spool::open(dir.path(), m.clone()).unwrap();
+        let big = vec![b'x'; 10_000];
+        spool.write(&header(1), &big).unwrap();
+        spool.write(&header(2), b"body2").unwrap();
+        for seq in [1, 2] {
+            assert_eq!(spool.take_next(), Some((seq, 2)));
+            spool.mark(seq, Status::Acked);
+        }
+        spool.cleanup(3).unwrap();
+        let names = |d: &Path| -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(d.join("spool"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "rejected")
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(dir.path()),
+            ["00000000000000000000.free", "00000000000000000001.free"]
+        );
+        // A shorter body over the 10 kB file, a longer one over the short one: each reads back exactly.
+        spool.write(&header(3), b"short").unwrap();
+        spool.write(&header(4), &big[..9_000]).unwrap();
+        assert_eq!(&spool.read(3).unwrap().1[..], b"short");
+        assert_eq!(&spool.read(4).unwrap().1[..], &big[..9_000]);
+        assert_eq!(
+            names(dir.path()),
+            ["00000000000000000003.batch", "00000000000000000004.batch"]
+        );
+        // Free files found at start are kept for reuse, never taken for entries.
+        spool.take_next();
+        spool.mark(3, Status::Acked);
+        spool.cleanup(4).unwrap();
+        let (spool, found) = Spool::open(dir.path(), m).unwrap();
+        assert_eq!(found, vec![header(4)]);
+        spool.write(&header(5), b"body5").unwrap();
+        assert_eq!(&spool.read(5).unwrap().1[..], b"body5");
+        assert_eq!(
+            names(dir.path()),
+            ["00000000000000000004.batch", "00000000000000000005.batch"]
+        );
+        // Without a free file an entry is a new file.
+        spool.write(&header(6), b"body6").unwrap();
+        assert_eq!(&spool.read(6).unwrap().1[..], b"body6");
     }
 }
