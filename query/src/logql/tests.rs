@@ -256,6 +256,30 @@ fn range_forms() {
     assert_eq!(log.pipeline.len(), 1);
 }
 
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    // Each of these recursed once per character before the depth limit; 200,000 levels overflowed the stack.
+    let n = 200_000;
+    for q in [
+        format!("{}1", "-".repeat(n)),
+        format!("{}1", "+".repeat(n)),
+        "(".repeat(n),
+        format!("1{}", "^1".repeat(n)),
+        format!(r#"{{a="b"}} | {}x="1""#, "(".repeat(n)),
+    ] {
+        let e = parse(&q).expect_err("refused");
+        assert!(e.message.contains("nested too deeply"), "{e}");
+    }
+    // Reasonable nesting still parses (and evaluates the same as without it).
+    let q = format!("{}1{}", "(".repeat(60), ")".repeat(60));
+    assert!(matches!(
+        parse(&q).expect("60 levels"),
+        Expr::Metric(MetricExpr::Literal(v)) if v == 1.0
+    ));
+    let q = format!(r#"{{a="b"}} | {}x="1"{}"#, "(".repeat(100), ")".repeat(100));
+    parse(&q).expect("100 levels of label filter");
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

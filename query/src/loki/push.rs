@@ -131,20 +131,21 @@ const USED: [&str; 24] = [
     "traceId",
 ];
 
-/// Bytes a field in a record's `fields` takes besides its name and value (a map node and two `String`s).
+/// Bytes a copied label or metadata pair takes in a record besides its name and value (a map node and two
+/// `String`s in `fields`; a mapped one, such as `namespace`, fills a record field instead, at about as much).
 pub const FIELD_OVERHEAD: u64 = 64;
 
-/// Most bytes of `fields` one push may make its records copy from stream labels and metadata (a stream's labels
-/// are copied into every entry of it): [`FIELD_OVERHEAD`] + name + value per field.
+/// Most bytes one push may make its records copy from stream labels and metadata (a stream's labels are copied into
+/// every entry of it): [`FIELD_OVERHEAD`] + name + value per label or pair and entry.
 pub const MAX_PUSH_FIELD_BYTES: u64 = MAX_PUSH_BYTES as u64;
+
+/// Longest label string (`{name="value", …}`) of a protobuf stream. Loki's own defaults allow 15 names of up to
+/// 1 KiB with values of up to 2 KiB; the string is parsed as LogQL, which takes about 40 bytes per token.
+pub const MAX_LABELS_BYTES: usize = 64 << 10;
 
 /// What a label or metadata pair named `key`, with a value of `len` bytes, copies into each record it is in.
 fn field_cost(key: &str, len: usize) -> u64 {
-    if USED.contains(&key) {
-        0
-    } else {
-        FIELD_OVERHEAD + key.len() as u64 + len as u64
-    }
+    FIELD_OVERHEAD + key.len() as u64 + len as u64
 }
 
 fn first(labels: &BTreeMap<String, String>, keys: &[&str]) -> String {
@@ -207,7 +208,19 @@ pub fn to_record(
 }
 
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, IndexerError> {
-    let log = crate::logql::parse_log(s).map_err(|e| bad(format!("stream labels {s:?}: {e}")))?;
+    let log = crate::logql::parse_log(s).map_err(|e| {
+        // The labels quoted in the message are cut: they may be up to `MAX_LABELS_BYTES`.
+        let mut shown = s.to_string();
+        if shown.len() > 200 {
+            let cut = (0..=200)
+                .rev()
+                .find(|&i| shown.is_char_boundary(i))
+                .unwrap_or(0);
+            shown.truncate(cut);
+            shown.push('…');
+        }
+        bad(format!("stream labels {shown:?}: {e}"))
+    })?;
     Ok(log
         .selector
         .into_iter()
@@ -299,6 +312,12 @@ pub fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Vec<LogRecord>, Indexe
     // Counted on the wire before anything is decoded.
     let shape = PushShape::of_protobuf(&raw).map_err(|e| bad(format!("push protobuf: {e}")))?;
     check_count(&shape)?;
+    if shape.longest_labels > MAX_LABELS_BYTES {
+        return Err(bad(format!(
+            "push protobuf: a stream's labels are {} bytes, over the limit of {MAX_LABELS_BYTES}",
+            shape.longest_labels
+        )));
+    }
     let req = <PushRequest as prost::Message>::decode(raw.as_slice())
         .map_err(|e| bad(format!("push protobuf: {e}")))?;
     drop(raw);

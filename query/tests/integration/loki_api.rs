@@ -390,6 +390,21 @@ async fn malformed_and_unsupported_queries_are_400_with_the_position() {
             assert!(body.contains("parse error at line 1, col "), "{q}: {body}");
         }
     }
+    // Nesting the parser would recurse into once per character: refused, and the server (whose stack it would
+    // have overflowed, taking every request down with it) answers the next query.
+    for q in [
+        "(".repeat(20_000),
+        format!("{}1", "-".repeat(50_000)),
+        format!(r#"{{app="x"}} | {}x="1""#, "(".repeat(20_000)),
+    ] {
+        let (status, body) = s.get_raw("/loki/api/v1/query_range", &[("query", q)]).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("nested too deeply"), "{body}");
+    }
+    let (status, body) = s
+        .get_raw("/loki/api/v1/query", &[("query", "1".to_string())])
+        .await;
+    assert_eq!(status, 200, "{body}");
     // An evaluation-time problem (bad regex) is a 400 too.
     let (status, body) = s
         .get_raw(

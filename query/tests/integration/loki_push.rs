@@ -244,11 +244,12 @@ async fn push_json_gzip_and_protobuf_then_query_back() {
 /// of one entry with more structured-metadata pairs, is a 413 that names the limit, counted on the wire before
 /// anything is decoded; so is a gzip JSON push of as many values (small on the wire, under the 2 MiB body limit, so
 /// the count is what refuses it), counted before it is parsed, and one of as many values nested in an entry. A push
-/// whose stream labels would be copied into its entries as more than `MAX_PUSH_FIELD_BYTES` is a 413 too. Nothing
-/// of any of them is stored, and a push after them still lands.
+/// whose stream labels would be copied into its entries as more than `MAX_PUSH_FIELD_BYTES` is a 413 too, and a
+/// protobuf label string over `MAX_LABELS_BYTES` a 400. Nothing of any of them is stored, and a push after them
+/// still lands.
 #[tokio::test]
 async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
-    use logmind_query::loki::push::{MAX_PUSH_FIELD_BYTES, MAX_PUSH_RECORDS};
+    use logmind_query::loki::push::{MAX_LABELS_BYTES, MAX_PUSH_FIELD_BYTES, MAX_PUSH_RECORDS};
     let s = start(&[], T0 + 3600 * NS, None).await;
     let push = format!("{}/loki/api/v1/push", s.url);
     let post = |body: Vec<u8>, ctype: &'static str, gzip: bool| {
@@ -339,13 +340,14 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
     let msg = r.text().await.unwrap_or_default();
     assert!(msg.contains(&limit_named), "{msg}");
 
-    // A stream's labels are copied into every entry of it: a 1 MB label on 100 entries is 100 MB of fields,
-    // over `MAX_PUSH_FIELD_BYTES` (in protobuf and in JSON alike).
+    // A stream's labels are copied into every entry of it: a 60 kB label on 1,200 entries is 72 MB of fields,
+    // and a 1 MB one (JSON labels are not parsed as LogQL, so not capped by length) on 100 entries 100 MB, both
+    // over `MAX_PUSH_FIELD_BYTES`.
     let big = "a".repeat(1 << 20);
     let copies_named = format!("limit of {MAX_PUSH_FIELD_BYTES}");
     let labelled = PushRequest {
         streams: vec![Stream {
-            labels: format!(r#"{{namespace="bomb", filename="{big}"}}"#),
+            labels: format!(r#"{{namespace="bomb", filename="{}"}}"#, &big[..60_000]),
             entries: vec![
                 Entry {
                     timestamp: Some(Ts {
@@ -355,7 +357,7 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
                     line: "x".into(),
                     structured_metadata: vec![],
                 };
-                100
+                1_200
             ],
         }],
     };
@@ -369,9 +371,9 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
     assert_eq!(r.status().as_u16(), 413);
     let msg = r.text().await.unwrap_or_default();
     assert!(msg.contains(&copies_named), "{msg}");
+    // A label mapped onto a record field (here `namespace`) is copied into every entry just the same.
     let values = vec![json!([(T0 + NS).to_string(), "x"]); 100];
-    let body =
-        json!({"streams": [{"stream": {"namespace": "bomb", "filename": big}, "values": values}]});
+    let body = json!({"streams": [{"stream": {"namespace": big}, "values": values}]});
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(body.to_string().as_bytes()).expect("gzip");
     let r = post(gz.finish().expect("gzip"), "application/json", true)
@@ -380,6 +382,33 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
     assert_eq!(r.status().as_u16(), 413);
     let msg = r.text().await.unwrap_or_default();
     assert!(msg.contains(&copies_named), "{msg}");
+
+    // A protobuf label string is parsed as LogQL: one over `MAX_LABELS_BYTES` is refused before that.
+    let long = PushRequest {
+        streams: vec![Stream {
+            labels: format!(r#"{{namespace="{}"}}"#, "a".repeat(MAX_LABELS_BYTES)),
+            entries: vec![Entry {
+                timestamp: Some(Ts {
+                    seconds: T0 / NS + 1,
+                    nanos: 0,
+                }),
+                line: "x".into(),
+                structured_metadata: vec![],
+            }],
+        }],
+    };
+    let snappy = snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(&long))
+        .expect("snappy");
+    let r = post(snappy, "application/x-protobuf", false)
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 400);
+    let msg = r.text().await.unwrap_or_default();
+    assert!(
+        msg.contains(&format!("limit of {MAX_LABELS_BYTES}")),
+        "{msg}"
+    );
 
     let one = PushRequest {
         streams: vec![Stream {

@@ -29,6 +29,10 @@ fn binop_prec(t: &Tok) -> Option<(BinOp, u8)> {
 
 impl<'a> Parser<'a> {
     pub(super) fn expr_any(&mut self, min_prec: u8) -> Result<Any, ParseError> {
+        self.nested(|p| p.expr_any_at(min_prec))
+    }
+
+    fn expr_any_at(&mut self, min_prec: u8) -> Result<Any, ParseError> {
         let start = self.pos();
         let mut lhs = self.unary()?;
         while let Some((op, prec)) = binop_prec(self.peek()) {
@@ -107,6 +111,10 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> Result<Any, ParseError> {
+        self.nested(Self::unary_at)
+    }
+
+    fn unary_at(&mut self) -> Result<Any, ParseError> {
         match self.peek().clone() {
             Tok::Minus => {
                 self.bump();

@@ -15,7 +15,12 @@ use super::ParseError;
 /// Parses a whole LogQL query.
 pub fn parse(src: &str) -> Result<Expr, ParseError> {
     let toks = lex(src)?;
-    let mut p = Parser { src, toks, i: 0 };
+    let mut p = Parser {
+        src,
+        toks,
+        i: 0,
+        depth: 0,
+    };
     let e = p.expr_any(0)?;
     p.expect_eof()?;
     match e {
@@ -41,13 +46,37 @@ enum Any {
     Metric(MetricExpr),
 }
 
+/// Deepest nesting of parentheses, unary signs, `^` chains and label-filter groups a query may have: the parser
+/// recurses once per level, and a query of a few hundred KB of `(` or `-` would otherwise overflow the stack and
+/// take the whole server down.
+pub const MAX_DEPTH: usize = 128;
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Spanned>,
     i: usize,
+    /// Current recursion depth (see [`MAX_DEPTH`]).
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
+    /// Runs `f` one nesting level deeper, refusing past [`MAX_DEPTH`].
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ParseError::new(
+                self.src,
+                self.pos(),
+                &format!("query nested too deeply (more than {MAX_DEPTH} levels)"),
+            ));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
     fn peek(&self) -> &Tok {
         &self.toks[self.i.min(self.toks.len() - 1)].tok
     }

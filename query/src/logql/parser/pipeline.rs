@@ -233,6 +233,10 @@ impl<'a> Parser<'a> {
     }
 
     fn label_filter_unary(&mut self) -> Result<LabelFilter, ParseError> {
+        self.nested(Self::label_filter_unary_at)
+    }
+
+    fn label_filter_unary_at(&mut self) -> Result<LabelFilter, ParseError> {
         if self.eat(&Tok::LParen) {
             let inner = self.label_filter()?;
             self.expect(Tok::RParen, "')'")?;

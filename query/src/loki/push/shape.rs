@@ -24,6 +24,8 @@ pub struct PushShape {
     /// Bytes of fields the records would copy from labels and metadata ([`field_cost`] each): known here for
     /// JSON; for protobuf counted once the label strings are parsed.
     pub copies: u64,
+    /// Length of the longest label string of a protobuf stream (0 for JSON, whose labels are an object).
+    pub longest_labels: usize,
 }
 
 impl PushShape {
@@ -99,6 +101,7 @@ counting_message!(ProtoPush, |me, tag, wt, buf, ctx| {
     me.0.streams += 1;
     me.0.entries += stream.0.entries;
     me.0.items += stream.0.items;
+    me.0.longest_labels = me.0.longest_labels.max(stream.0.longest_labels);
     Ok(())
 });
 
@@ -110,6 +113,7 @@ counting_message!(ProtoStream, |me, tag, wt, buf, ctx| {
             prost::encoding::bytes::merge(wt, &mut labels, buf, ctx)?;
             // Every matcher of `{a="b", …}` has one `=` outside its quotes.
             me.0.items += labels.iter().filter(|&&b| b == b'=').count();
+            me.0.longest_labels = me.0.longest_labels.max(labels.len());
             Ok(())
         }
         2 => {
@@ -443,6 +447,11 @@ mod tests {
         )
     }
 
+    /// What a copied label or pair takes, written out here rather than taken from the code under test.
+    fn cost(k: &str, v: &str) -> u64 {
+        64 + k.len() as u64 + v.len() as u64
+    }
+
     /// What the decode of `p` builds: the shape the counting must find.
     fn expected(p: &Push) -> PushShape {
         let mut e = PushShape::default();
@@ -451,7 +460,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (NAMES[*k], v.as_str()))
                 .collect();
-            let per_entry: u64 = labels.iter().map(|(k, v)| field_cost(k, v.len())).sum();
+            let per_entry: u64 = labels.iter().map(|(k, v)| cost(k, v)).sum();
             e.streams += 1;
             e.items += labels.len();
             e.entries += entries.len();
@@ -460,10 +469,7 @@ mod tests {
                 let meta: std::collections::BTreeMap<&str, &str> =
                     meta.iter().map(|(k, v)| (NAMES[*k], v.as_str())).collect();
                 e.items += meta.len();
-                e.copies += meta
-                    .iter()
-                    .map(|(k, v)| field_cost(k, v.len()))
-                    .sum::<u64>();
+                e.copies += meta.iter().map(|(k, v)| cost(k, v)).sum::<u64>();
             }
         }
         e
@@ -518,7 +524,8 @@ mod tests {
                 }).collect(),
             };
             let raw = prost::Message::encode_to_vec(&req);
-            let want = PushShape { copies: 0, ..expected(&p) };
+            let longest_labels = req.streams.iter().map(|s| s.labels.len()).max().unwrap_or(0);
+            let want = PushShape { copies: 0, longest_labels, ..expected(&p) };
             prop_assert_eq!(PushShape::of_protobuf(&raw).unwrap(), want);
         }
     }
@@ -563,8 +570,8 @@ mod tests {
         assert_eq!(s.items, 2, "two labels");
         assert_eq!(
             s.copies,
-            1000 * (FIELD_OVERHEAD + 8 + 16),
-            "filename only, per entry"
+            1000 * ((FIELD_OVERHEAD + 9 + 1) + (FIELD_OVERHEAD + 8 + 16)),
+            "both labels (namespace fills a record field, filename goes into fields), per entry"
         );
     }
 }
