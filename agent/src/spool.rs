@@ -79,7 +79,7 @@ struct FreeFiles {
 impl FreeFiles {
     /// Whether a file of `size` bytes may join.
     fn has_room(&self, size: u64) -> bool {
-        self.files.len() < FREE_MAX && self.bytes + size <= FREE_MAX_BYTES
+        self.files.len() < FREE_MAX && self.bytes.saturating_add(size) <= FREE_MAX_BYTES
     }
 
     fn push(&mut self, path: PathBuf, size: u64) {
@@ -132,12 +132,13 @@ impl Spool {
                 .strip_suffix(".free")
                 .and_then(|s| s.parse::<u64>().ok())
             {
-                let size = ent.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-                free.next = free.next.max(n + 1);
-                if free.has_room(size) {
-                    free.push(path, size);
-                } else {
-                    let _ = fs::remove_file(&path);
+                free.next = free.next.max(n.saturating_add(1));
+                match ent.metadata() {
+                    Ok(m) if free.has_room(m.len()) => free.push(path, m.len()),
+                    // Past the cap, or unreadable: not kept (a file that cannot be removed is left alone).
+                    _ => {
+                        let _ = fs::remove_file(&path);
+                    }
                 }
                 continue;
             }
@@ -188,7 +189,11 @@ impl Spool {
             Err(e) => {
                 // Written as a new file instead.
                 warn!(error = %e, "could not reuse a spool file");
-                let _ = fs::remove_file(&free);
+                if let Err(e) = fs::remove_file(&free) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        warn!(path = %free.display(), error = %e, "could not remove a spool file");
+                    }
+                }
                 false
             }
         });
@@ -268,6 +273,7 @@ impl Spool {
             return Ok(());
         }
         let mut freed = Vec::new();
+        let mut failed = None;
         for (seq, status) in &done {
             let path = self.entry_path(*seq);
             let size = self.index.lock().get(seq).map_or(0, |i| i.size);
@@ -298,17 +304,25 @@ impl Spool {
             match res {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(AgentError::io("removing spool entry", path, e)),
+                Err(e) => {
+                    failed = Some(AgentError::io("removing spool entry", path, e));
+                    break;
+                }
             }
             self.index.lock().remove(seq);
         }
-        // The `.free` names are durable before any of them is written over.
+        // The `.free` names are durable before any of them is written over (also when an entry failed above:
+        // those renamed before it join the pool rather than linger outside it).
         sync_dir(&self.dir)?;
         let mut free = self.free.lock();
         for (path, size) in freed {
             free.push(path, size);
         }
         drop(free);
+        if let Some(e) = failed {
+            self.update_gauge();
+            return Err(e);
+        }
         if done.iter().any(|(_, s)| *s == Status::Rejected) {
             sync_dir(&self.dir.join("rejected"))?;
         }
@@ -432,11 +446,24 @@ mod tests {
             names(dir.path()),
             ["00000000000000000000.free", "00000000000000000001.free"]
         );
-        // A shorter body over the 10 kB file, a longer one over the short one: each reads back exactly.
-        spool.write(&header(3), b"short").unwrap();
-        spool.write(&header(4), &big[..9_000]).unwrap();
-        assert_eq!(&spool.read(3).unwrap().1[..], b"short");
-        assert_eq!(&spool.read(4).unwrap().1[..], &big[..9_000]);
+        use std::os::unix::fs::MetadataExt;
+        let ino = |name: &str| {
+            fs::metadata(dir.path().join("spool").join(name))
+                .unwrap()
+                .ino()
+        };
+        let (small, large) = (
+            ino("00000000000000000001.free"),
+            ino("00000000000000000000.free"),
+        );
+        // The last file freed is reused first: a longer body over the short file, then a shorter one over the
+        // 10 kB file; each reads back exactly, in the same inode (not a new file).
+        spool.write(&header(3), &big[..9_000]).unwrap();
+        spool.write(&header(4), b"short").unwrap();
+        assert_eq!(ino("00000000000000000003.batch"), small);
+        assert_eq!(ino("00000000000000000004.batch"), large);
+        assert_eq!(&spool.read(3).unwrap().1[..], &big[..9_000]);
+        assert_eq!(&spool.read(4).unwrap().1[..], b"short");
         assert_eq!(
             names(dir.path()),
             ["00000000000000000003.batch", "00000000000000000004.batch"]
@@ -445,9 +472,11 @@ mod tests {
         spool.take_next();
         spool.mark(3, Status::Acked);
         spool.cleanup(4).unwrap();
+        let freed = ino("00000000000000000002.free");
         let (spool, found) = Spool::open(dir.path(), m).unwrap();
         assert_eq!(found, vec![header(4)]);
         spool.write(&header(5), b"body5").unwrap();
+        assert_eq!(ino("00000000000000000005.batch"), freed);
         assert_eq!(&spool.read(5).unwrap().1[..], b"body5");
         assert_eq!(
             names(dir.path()),
