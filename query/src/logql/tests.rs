@@ -280,6 +280,25 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     parse(&q).expect("100 levels of label filter");
 }
 
+#[test]
+fn operator_chains_are_bounded() {
+    use crate::logql::parser::MAX_OPERATORS;
+    // Each operator of a chain is one more level of the tree that evaluation and drop walk recursively.
+    let chain = |n: usize| format!("1{}", "*1".repeat(n));
+    parse(&chain(MAX_OPERATORS)).expect("at the limit");
+    let e = parse(&chain(MAX_OPERATORS + 1)).expect_err("over the limit");
+    assert!(e.message.contains("binary operators"), "{e}");
+    let e = parse(&chain(100_000)).expect_err("far over the limit");
+    assert!(e.message.contains("binary operators"), "{e}");
+    let filters =
+        |n: usize, sep: &str| format!(r#"{{a="b"}} | x="1"{}"#, format!(r#"{sep}x="1""#).repeat(n));
+    for sep in [", ", " and ", " or "] {
+        parse(&filters(MAX_OPERATORS, sep)).expect("at the limit");
+        let e = parse(&filters(MAX_OPERATORS + 1, sep)).expect_err("over");
+        assert!(e.message.contains("label-filter"), "{sep}: {e}");
+    }
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

@@ -286,6 +286,14 @@ impl<'a> EngineSource<'a> {
 }
 
 impl Source for EngineSource<'_> {
+    fn check(&self) -> Result<(), EvalError> {
+        self.ctx.check().map_err(|e| {
+            let msg = e.to_string();
+            *self.failure.borrow_mut() = Some(e);
+            EvalError(msg)
+        })
+    }
+
     fn fetch(
         &self,
         log: &LogExpr,

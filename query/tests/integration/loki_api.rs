@@ -401,6 +401,25 @@ async fn malformed_and_unsupported_queries_are_400_with_the_position() {
         assert_eq!(status, 400, "{body}");
         assert!(body.contains("nested too deeply"), "{body}");
     }
+    // Long operator chains (a tree one level deeper per operator) likewise; the longest allowed one evaluates.
+    for q in [
+        format!("1{}", "*1".repeat(3_000)),
+        format!(r#"{{app="x"}} | a=1{}"#, ",a=1".repeat(3_000)),
+    ] {
+        let (status, body) = s.get_raw("/loki/api/v1/query", &[("query", q)]).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("binary operators"), "{body}");
+    }
+    let q = format!(
+        "{}1{}{}",
+        "(".repeat(60),
+        "+0".repeat(logmind_query::logql::parser::MAX_OPERATORS),
+        ")".repeat(60)
+    );
+    let (status, body) = s.get_raw("/loki/api/v1/query", &[("query", q)]).await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["data"]["result"][1], "1", "{body}");
     let (status, body) = s
         .get_raw("/loki/api/v1/query", &[("query", "1".to_string())])
         .await;

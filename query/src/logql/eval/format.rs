@@ -65,6 +65,9 @@ fn arg(word: &str) -> Option<Arg> {
     }
 }
 
+/// See [`Template::render`].
+pub const MAX_RENDER_BYTES: usize = 64 << 10;
+
 impl Template {
     /// Compiles a template; unsupported actions are an error naming the action.
     pub fn compile(src: &str) -> Result<Template, EvalError> {
@@ -106,10 +109,16 @@ impl Template {
         Ok(Template { pieces })
     }
 
-    /// Renders the template for an entry (missing labels render empty, as in Loki).
+    /// Renders the template for an entry (missing labels render empty, as in Loki), cut at
+    /// [`MAX_RENDER_BYTES`] or the entry's line length, whichever is larger: forty `line_format
+    /// "{{__line__}}{{__line__}}"` stages would otherwise double a line forty times.
     pub fn render(&self, e: &Entry) -> String {
+        let cap = MAX_RENDER_BYTES.max(e.line.len());
         let mut out = String::new();
         for p in &self.pieces {
+            if out.len() >= cap {
+                break;
+            }
             match p {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Action { arg, funcs } => {
@@ -136,6 +145,13 @@ impl Template {
                     out.push_str(&v);
                 }
             }
+        }
+        if out.len() > cap {
+            let mut cut = cap;
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
         }
         out
     }
@@ -171,5 +187,32 @@ mod tests {
         );
         assert!(Template::compile("{{ range .x }}").is_err());
         assert!(Template::compile("{{ .a ").is_err());
+    }
+
+    #[test]
+    fn repeated_doubling_is_cut_at_the_bound() {
+        let t = Template::compile("{{__line__}}{{__line__}}").expect("compile");
+        let mut e = Entry {
+            ts: 0,
+            line: "é".repeat(3),
+            stream: Default::default(),
+            metadata: Default::default(),
+            parsed: Default::default(),
+        };
+        for _ in 0..40 {
+            e.line = t.render(&e);
+            assert!(e.line.len() <= MAX_RENDER_BYTES, "{}", e.line.len());
+        }
+        assert!(
+            e.line.len() > MAX_RENDER_BYTES - 4,
+            "filled up to the bound"
+        );
+        // A line longer than the bound keeps its length through a template that copies it.
+        e.line = "x".repeat(MAX_RENDER_BYTES * 2);
+        let once = Template::compile("{{__line__}}")
+            .expect("compile")
+            .render(&e);
+        assert_eq!(once.len(), MAX_RENDER_BYTES * 2);
+        assert_eq!(t.render(&e).len(), MAX_RENDER_BYTES * 2);
     }
 }

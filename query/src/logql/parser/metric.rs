@@ -39,6 +39,7 @@ impl<'a> Parser<'a> {
             if prec < min_prec {
                 break;
             }
+            self.operator()?;
             let lhs_metric = match lhs {
                 Any::Metric(m) => m,
                 Any::Log(_) => {

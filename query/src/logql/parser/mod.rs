@@ -20,6 +20,7 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
         toks,
         i: 0,
         depth: 0,
+        operators: 0,
     };
     let e = p.expr_any(0)?;
     p.expect_eof()?;
@@ -51,12 +52,19 @@ enum Any {
 /// take the whole server down.
 pub const MAX_DEPTH: usize = 128;
 
+/// Most binary operators and label-filter `and`/`or`/`,` one query may have. Their loops build a tree one level
+/// deeper per operator, which evaluation, cloning and freeing walk recursively: `1*1*…` with 3,000 terms overflowed
+/// the stack there.
+pub const MAX_OPERATORS: usize = 256;
+
 struct Parser<'a> {
     src: &'a str,
     toks: Vec<Spanned>,
     i: usize,
     /// Current recursion depth (see [`MAX_DEPTH`]).
     depth: usize,
+    /// Operators so far (see [`MAX_OPERATORS`]).
+    operators: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -76,6 +84,20 @@ impl<'a> Parser<'a> {
         let r = f(self);
         self.depth -= 1;
         r
+    }
+    /// Counts one more operator, refusing past [`MAX_OPERATORS`].
+    fn operator(&mut self) -> Result<(), ParseError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(ParseError::new(
+                self.src,
+                self.pos(),
+                &format!(
+                    "query has more than {MAX_OPERATORS} binary operators and label-filter and/or/, together"
+                ),
+            ));
+        }
+        Ok(())
     }
     fn peek(&self) -> &Tok {
         &self.toks[self.i.min(self.toks.len() - 1)].tok

@@ -215,6 +215,7 @@ impl<'a> Parser<'a> {
     fn label_filter(&mut self) -> Result<LabelFilter, ParseError> {
         let mut lhs = self.label_filter_and()?;
         while self.is_ident("or") {
+            self.operator()?;
             self.bump();
             let rhs = self.label_filter_and()?;
             lhs = LabelFilter::Or(Box::new(lhs), Box::new(rhs));
@@ -225,6 +226,7 @@ impl<'a> Parser<'a> {
     fn label_filter_and(&mut self) -> Result<LabelFilter, ParseError> {
         let mut lhs = self.label_filter_unary()?;
         while self.is_ident("and") || *self.peek() == Tok::Comma {
+            self.operator()?;
             self.bump();
             let rhs = self.label_filter_unary()?;
             lhs = LabelFilter::And(Box::new(lhs), Box::new(rhs));

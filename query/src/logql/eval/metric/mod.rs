@@ -44,6 +44,11 @@ pub trait Source {
     ) -> Result<bool, EvalError> {
         Ok(false)
     }
+
+    /// `Err` once the query must stop (past its deadline, cancelled): checked in long evaluation loops.
+    fn check(&self) -> Result<(), EvalError> {
+        Ok(())
+    }
 }
 
 /// A labelled series of `(ts ns, value)` points in time order.
@@ -81,6 +86,16 @@ pub struct Params {
 
 /// Maximum evaluation points per series, as in Loki.
 pub const MAX_POINTS: i64 = 11_000;
+
+/// Most points a range aggregation may produce over all its series (16 bytes each, 320 MB at most; the input
+/// samples are bounded by `Params::max_samples`). The aggregations above it (`sum`, …) take its whole output, so
+/// this bounds the series × steps of the streams a query selects: 2,000 series over 11,000 steps took gigabytes
+/// before it.
+pub const MAX_RESULT_POINTS: usize = 20_000_000;
+
+/// Longest label value `label_replace` may make: three nested ones with `$1` repeated 5,000 times each asked
+/// for hundreds of GB.
+pub const MAX_LABEL_REPLACE_BYTES: usize = 64 << 10;
 
 impl Params {
     fn steps(&self) -> impl Iterator<Item = i64> + '_ {
@@ -192,8 +207,21 @@ fn eval_inner(
             let Val::Vector(mut series) = inner else {
                 return Err(EvalError("label_replace needs a vector".into()));
             };
+            let dollars = replacement.bytes().filter(|&b| b == b'$').count();
             for s in &mut series {
                 let v = s.labels.get(src_label).cloned().unwrap_or_default();
+                // An upper bound of the expansion: every `$` a copy of the whole value.
+                if replacement
+                    .len()
+                    .saturating_add(dollars.saturating_mul(v.len()))
+                    > MAX_LABEL_REPLACE_BYTES
+                {
+                    return Err(EvalError(format!(
+                        "label_replace could make a label value of more than {MAX_LABEL_REPLACE_BYTES} bytes \
+                         ({dollars} references to a {}-byte value)",
+                        v.len()
+                    )));
+                }
                 if let Some(caps) = re.captures(&v) {
                     let mut out = String::new();
                     caps.expand(replacement, &mut out);

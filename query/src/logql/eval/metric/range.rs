@@ -1,7 +1,7 @@
 //! Range aggregations (`count_over_time`, `rate`, `quantile_over_time`, `absent_over_time`, …): collecting
 //! samples from the [`Source`] through the pipeline and folding each step's window.
 
-use super::{group_key, Params, Series, Source, Val};
+use super::{group_key, Params, Series, Source, Val, MAX_RESULT_POINTS};
 use crate::logql::ast::*;
 use crate::logql::eval::pipeline::{compile, CompiledUnwrap, Pipeline};
 use crate::logql::eval::plan::is_indexed;
@@ -69,8 +69,12 @@ pub(super) fn range_agg(
     let mut count = 0usize;
     let mut overflow = false;
     // Window of the first step starts at start - offset - range (exclusive); fetch is [a, b).
-    let fetch_start = p.start_ns - offset_ns - range_ns + 1;
-    let fetch_end = p.end_ns - offset_ns + 1;
+    let fetch_start = p
+        .start_ns
+        .saturating_sub(offset_ns)
+        .saturating_sub(range_ns)
+        .saturating_add(1);
+    let fetch_end = p.end_ns.saturating_sub(offset_ns).saturating_add(1);
     let mut on_entry = |mut e: Entry, bytes: Option<u64>| {
         if !pipeline.process(&mut e) {
             return true;
@@ -137,12 +141,17 @@ pub(super) fn range_agg(
     }
     let range_secs = range_ns as f64 / 1e9;
     let mut out = Vec::new();
+    let mut total = 0usize;
     for (labels, mut samples) in series {
+        src.check()?;
         samples.sort_by_key(|s| s.ts);
         let mut points = Vec::new();
-        for t in p.steps() {
-            let hi_ts = t - offset_ns; // inclusive
-            let lo_ts = hi_ts - range_ns; // exclusive
+        for (i, t) in p.steps().enumerate() {
+            if i % 1024 == 1023 {
+                src.check()?;
+            }
+            let hi_ts = t.saturating_sub(offset_ns); // inclusive
+            let lo_ts = hi_ts.saturating_sub(range_ns); // exclusive
             let lo = samples.partition_point(|s| s.ts <= lo_ts);
             let hi = samples.partition_point(|s| s.ts <= hi_ts);
             if lo >= hi {
@@ -184,6 +193,13 @@ pub(super) fn range_agg(
                 RangeFunc::AbsentOverTime => 1.0,
             };
             points.push((t, v));
+            total += 1;
+            if total > MAX_RESULT_POINTS {
+                return Err(EvalError(format!(
+                    "query would return more than {MAX_RESULT_POINTS} points (series × steps): aggregate \
+                     with sum by (…), narrow the selector, or use a larger step"
+                )));
+            }
         }
         if !points.is_empty() {
             out.push(Series { labels, points });

@@ -212,3 +212,58 @@ fn too_many_points_is_refused() {
     let e = eval(&m, &p, &data()).expect_err("resolution");
     assert!(e.0.contains("maximum resolution"));
 }
+
+fn eval_on(src: &VecSource, q: &str, start: i64, end: i64, step: i64) -> Result<Val, EvalError> {
+    let Expr::Metric(m) = parse(q).expect("parse") else {
+        panic!("metric query expected")
+    };
+    let p = Params {
+        start_ns: start * S,
+        end_ns: end * S,
+        step_ns: step * S,
+        limits: CompileLimits::default(),
+        max_samples: 1_000_000,
+    };
+    eval(&m, &p, src)
+}
+
+#[test]
+fn result_points_are_bounded_over_all_series() {
+    // 2,000 series (one line each, a distinct app) over 10,001 steps: just over 20M points.
+    let many = |n: usize| {
+        VecSource(
+            (0..n)
+                .map(|i| rec(1, &format!("app{i}"), "info", "x"))
+                .collect(),
+        )
+    };
+    let q = r#"count_over_time({namespace="shop"}[30000s])"#;
+    let e = eval_on(&many(2_000), q, 2, 10_002, 1).expect_err("over the budget");
+    assert!(e.0.contains("points"), "{e:?}");
+    // 600 of them, summed: 6M points in the range aggregation, one series out.
+    let s = series(eval_on(&many(600), &format!("sum({q})"), 2, 10_001, 1).expect("sum"));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].points.len(), 10_000);
+    assert!(s[0].points.iter().all(|&(_, v)| v == 600.0));
+    let src = many(1);
+    // A huge offset and range saturate instead of overflowing.
+    let q = r#"count_over_time({namespace="shop"}[100000d] offset 100000d)"#;
+    assert!(series(eval_on(&src, q, 2, 2, 1).expect("saturating")).is_empty());
+}
+
+#[test]
+fn label_replace_expansion_is_bounded() {
+    let big = "a".repeat(20_000);
+    let q = format!(
+        r#"label_replace(vector(1), "x", "{}", "y", "(.*)")"#,
+        "$1".repeat(5_000)
+    );
+    // The source label is empty here: 10 kB of literal `$1`s is within the bound.
+    eval_on(&data(), &q, 1, 1, 1).expect("small value");
+    let q = format!(
+        r#"label_replace(label_replace(vector(1), "y", "{big}", "", ""), "x", "{}", "y", "(.*)")"#,
+        "$1".repeat(5_000)
+    );
+    let e = eval_on(&data(), &q, 1, 1, 1).expect_err("100 MB value");
+    assert!(e.0.contains("label_replace could make"), "{e:?}");
+}
