@@ -67,6 +67,7 @@ fn eval(engine: &Engine, q: &str, slow: bool) -> (Val, u64, Duration) {
         step_ns: 30 * NS,
         limits: limits(engine),
         max_samples: 50_000_000,
+        points: Default::default(),
     };
     let before = docs_loaded();
     let t = Instant::now();

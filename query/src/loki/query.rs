@@ -111,6 +111,7 @@ async fn run_metric(
                 step_ns: step,
                 limits: exec::limits(engine),
                 max_samples: 50_000_000,
+                points: Default::default(),
             };
             metric::eval(&expr, &p, &src).map_err(|e| src.error(e))
         })

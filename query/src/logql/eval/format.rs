@@ -65,8 +65,13 @@ fn arg(word: &str) -> Option<Arg> {
     }
 }
 
-/// See [`Template::render`].
-pub const MAX_RENDER_BYTES: usize = 64 << 10;
+/// See [`Template::render`]: Loki's default longest line (`max_line_size`, 256 KB).
+pub const MAX_RENDER_BYTES: usize = 256 << 10;
+
+/// Most bytes of label values `label_format` templates may give one entry (over all its stages), counted with the
+/// parsed labels it already has: a thousand labels of a whole line each would otherwise make every entry hundreds
+/// of MB.
+pub const MAX_FORMATTED_LABEL_BYTES: usize = 256 << 10;
 
 impl Template {
     /// Compiles a template; unsupported actions are an error naming the action.
@@ -113,7 +118,11 @@ impl Template {
     /// [`MAX_RENDER_BYTES`] or the entry's line length, whichever is larger: forty `line_format
     /// "{{__line__}}{{__line__}}"` stages would otherwise double a line forty times.
     pub fn render(&self, e: &Entry) -> String {
-        let cap = MAX_RENDER_BYTES.max(e.line.len());
+        self.render_capped(e, MAX_RENDER_BYTES.max(e.line.len()))
+    }
+
+    /// [`Template::render`], cut at `cap` bytes (on a character boundary).
+    pub fn render_capped(&self, e: &Entry, cap: usize) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             if out.len() >= cap {

@@ -112,7 +112,7 @@ pub(super) fn binary(
                     }
                 }
                 BinOp::Or => {
-                    let lkeys: Vec<Labels> =
+                    let lkeys: std::collections::BTreeSet<Labels> =
                         ls.iter().map(|s| match_key(&s.labels, matching)).collect();
                     out.extend(ls);
                     for s in rs {

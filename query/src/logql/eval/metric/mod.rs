@@ -70,7 +70,7 @@ pub enum Val {
 }
 
 /// Evaluation parameters.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Params {
     /// First evaluation time, ns.
     pub start_ns: i64,
@@ -82,13 +82,16 @@ pub struct Params {
     pub limits: CompileLimits,
     /// Maximum samples held in memory by one query.
     pub max_samples: usize,
+    /// Points the range aggregations of this query have made so far (bounded by [`MAX_RESULT_POINTS`] over the
+    /// whole query: a binary operator holds one side's result while it evaluates the other).
+    pub points: std::cell::Cell<usize>,
 }
 
 /// Maximum evaluation points per series, as in Loki.
 pub const MAX_POINTS: i64 = 11_000;
 
-/// Most points a range aggregation may produce over all its series (16 bytes each, 320 MB at most; the input
-/// samples are bounded by `Params::max_samples`). The aggregations above it (`sum`, …) take its whole output, so
+/// Most points the range aggregations of one query may produce over all their series (16 bytes each, 320 MB at
+/// most; the input samples are bounded by `Params::max_samples`). The aggregations above it (`sum`, …) take its whole output, so
 /// this bounds the series × steps of the streams a query selects: 2,000 series over 11,000 steps took gigabytes
 /// before it.
 pub const MAX_RESULT_POINTS: usize = 20_000_000;
@@ -168,7 +171,44 @@ fn eval_inner(
                         .collect()
                 })
                 .unwrap_or_default();
-            let inner = eval_inner(expr, p, src, &wanted)?;
+            let inner = match (op, expr.as_ref()) {
+                // `sum` of a function that adds up its samples (count, rate, bytes, sum_over_time) is that function
+                // over the samples grouped by the sum's key: one series per group instead of one per stream, the
+                // same values (the aggregation below is then the identity on them).
+                (
+                    VecOp::Sum,
+                    MetricExpr::Range {
+                        func:
+                            func @ (RangeFunc::CountOverTime
+                            | RangeFunc::Rate
+                            | RangeFunc::BytesOverTime
+                            | RangeFunc::BytesRate
+                            | RangeFunc::SumOverTime),
+                        param: range_param,
+                        log,
+                        range_ns,
+                        offset_ns,
+                        grouping: None,
+                    },
+                ) => {
+                    let by_key = grouping.clone().unwrap_or(Grouping {
+                        without: false,
+                        labels: Vec::new(),
+                    });
+                    range_agg(
+                        *func,
+                        *range_param,
+                        log,
+                        *range_ns,
+                        *offset_ns,
+                        Some(&by_key),
+                        p,
+                        src,
+                        &wanted,
+                    )?
+                }
+                _ => eval_inner(expr, p, src, &wanted)?,
+            };
             let series = match inner {
                 Val::Vector(s) => s,
                 Val::Scalar(_) => {

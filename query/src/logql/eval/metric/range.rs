@@ -132,8 +132,8 @@ pub(super) fn range_agg(
         let present: Vec<bool> = p
             .steps()
             .map(|t| {
-                let hi_ts = t - offset_ns;
-                all.partition_point(|&x| x <= hi_ts - range_ns)
+                let hi_ts = t.saturating_sub(offset_ns);
+                all.partition_point(|&x| x <= hi_ts.saturating_sub(range_ns))
                     < all.partition_point(|&x| x <= hi_ts)
             })
             .collect();
@@ -141,7 +141,7 @@ pub(super) fn range_agg(
     }
     let range_secs = range_ns as f64 / 1e9;
     let mut out = Vec::new();
-    let mut total = 0usize;
+    let mut total = p.points.get();
     for (labels, mut samples) in series {
         src.check()?;
         samples.sort_by_key(|s| s.ts);
@@ -196,8 +196,9 @@ pub(super) fn range_agg(
             total += 1;
             if total > MAX_RESULT_POINTS {
                 return Err(EvalError(format!(
-                    "query would return more than {MAX_RESULT_POINTS} points (series × steps): aggregate \
-                     with sum by (…), narrow the selector, or use a larger step"
+                    "query would hold more than {MAX_RESULT_POINTS} points (series × steps) in one range \
+                     aggregation: narrow the selector, use a larger step, or sum it (sum by (…) of count, rate, \
+                     bytes or sum_over_time is computed per group)"
                 )));
             }
         }
@@ -205,6 +206,7 @@ pub(super) fn range_agg(
             out.push(Series { labels, points });
         }
     }
+    p.points.set(total);
     Ok(Val::Vector(out))
 }
 

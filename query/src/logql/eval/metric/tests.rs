@@ -64,6 +64,7 @@ fn run(q: &str, start: i64, end: i64, step: i64) -> Val {
         step_ns: step * S,
         limits: CompileLimits::default(),
         max_samples: 1_000_000,
+        points: Default::default(),
     };
     eval(&m, &p, &data()).expect("eval")
 }
@@ -208,6 +209,7 @@ fn too_many_points_is_refused() {
         step_ns: S,
         limits: CompileLimits::default(),
         max_samples: 10,
+        points: Default::default(),
     };
     let e = eval(&m, &p, &data()).expect_err("resolution");
     assert!(e.0.contains("maximum resolution"));
@@ -223,6 +225,7 @@ fn eval_on(src: &VecSource, q: &str, start: i64, end: i64, step: i64) -> Result<
         step_ns: step * S,
         limits: CompileLimits::default(),
         max_samples: 1_000_000,
+        points: Default::default(),
     };
     eval(&m, &p, src)
 }
@@ -240,12 +243,35 @@ fn result_points_are_bounded_over_all_series() {
     let q = r#"count_over_time({namespace="shop"}[30000s])"#;
     let e = eval_on(&many(2_000), q, 2, 10_002, 1).expect_err("over the budget");
     assert!(e.0.contains("points"), "{e:?}");
-    // 600 of them, summed: 6M points in the range aggregation, one series out.
-    let s = series(eval_on(&many(600), &format!("sum({q})"), 2, 10_001, 1).expect("sum"));
+    // So does an aggregation that needs every series (`max`).
+    let e = eval_on(&many(2_000), &format!("max({q})"), 2, 10_002, 1).expect_err("max");
+    assert!(e.0.contains("points"), "{e:?}");
+    // Summed, the same 20M points are counted per group as they are read: one series out, or one per app.
+    let s = series(eval_on(&many(2_000), &format!("sum({q})"), 2, 10_002, 1).expect("sum"));
     assert_eq!(s.len(), 1);
-    assert_eq!(s[0].points.len(), 10_000);
-    assert!(s[0].points.iter().all(|&(_, v)| v == 600.0));
+    assert!(s[0].labels.is_empty());
+    assert_eq!(s[0].points.len(), 10_001);
+    assert!(s[0].points.iter().all(|&(_, v)| v == 2_000.0));
+    let q5 = r#"sum by (app) (rate({namespace="shop"}[30000s]))"#;
+    let s = series(eval_on(&many(5), q5, 2, 1_001, 1).expect("sum by"));
+    assert_eq!(s.len(), 5);
+    assert_eq!(s[0].labels.get("app").map(String::as_str), Some("app0"));
+    assert!(s
+        .iter()
+        .all(|x| x.points.len() == 1_000 && x.points[0].1 == 1.0 / 30_000.0));
     let src = many(1);
+    // The budget is the query's, not each aggregation's: two halves of it are fine, three are not.
+    let third = r#"count_over_time({namespace="shop"}[30000s])"#;
+    let e = eval_on(
+        &many(700),
+        &format!("{third} + {third} + {third}"),
+        2,
+        10_001,
+        1,
+    )
+    .expect_err("21M points in three aggregations");
+    assert!(e.0.contains("points"), "{e:?}");
+    eval_on(&many(900), &format!("{third} + {third}"), 2, 10_001, 1).expect("18M points");
     // A huge offset and range saturate instead of overflowing.
     let q = r#"count_over_time({namespace="shop"}[100000d] offset 100000d)"#;
     assert!(series(eval_on(&src, q, 2, 2, 1).expect("saturating")).is_empty());

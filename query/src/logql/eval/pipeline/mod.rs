@@ -181,6 +181,31 @@ mod tests {
     }
 
     #[test]
+    fn label_format_values_are_bounded_per_entry() {
+        use crate::logql::eval::format::MAX_FORMATTED_LABEL_BYTES;
+        let r = rec(&"x".repeat(100_000));
+        let labels: Vec<String> = (0..100)
+            .map(|i| format!(r#"a{i}="{{{{__line__}}}}""#))
+            .collect();
+        let q = format!(r#"{{app="backend"}} | label_format {}"#, labels.join(", "));
+        let e = run(&q, &r).expect("kept");
+        let total: usize = e.parsed.values().map(String::len).sum();
+        assert_eq!(
+            total, MAX_FORMATTED_LABEL_BYTES,
+            "100 × 100 kB cut at the budget"
+        );
+        assert_eq!(e.get("a0").map(str::len), Some(100_000));
+        assert_eq!(e.get("a99"), Some(""));
+        // Overwriting a label frees its share: the same label rendered over and over stays one line long.
+        let q = format!(
+            r#"{{app="backend"}}{}"#,
+            r#" | label_format a="{{__line__}}""#.repeat(20)
+        );
+        let e = run(&q, &r).expect("kept");
+        assert_eq!(e.get("a").map(str::len), Some(100_000));
+    }
+
+    #[test]
     fn bad_regex_and_limits_are_errors() {
         let l = parse_log(r#"{app="x"} |~ "(""#).expect("parse");
         assert!(compile(&l.pipeline, CompileLimits::default()).is_err());

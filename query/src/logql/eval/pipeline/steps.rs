@@ -5,7 +5,7 @@ use super::{
     compile_regex, CompileLimits, CompiledFilter, CompiledMatcher, CompiledUnwrap, Pipeline,
 };
 use crate::logql::ast::{DropKeep, LabelFmt, LineOp, Stage, Unwrap};
-use crate::logql::eval::format::Template;
+use crate::logql::eval::format::{Template, MAX_FORMATTED_LABEL_BYTES};
 use crate::logql::eval::parsers::{self, parse_json_path, PathStep, Pattern};
 use crate::logql::eval::{canonical_label, Entry, EvalError};
 use regex::Regex;
@@ -223,6 +223,7 @@ impl Pipeline {
                 }
                 Step::LineFormat(t) => e.line = t.render(e),
                 Step::LabelFormat(items) => {
+                    let mut used: usize = e.parsed.values().map(String::len).sum();
                     for (dst, src) in items {
                         match src {
                             FmtSrc::Label(s) => {
@@ -233,8 +234,12 @@ impl Pipeline {
                                 }
                             }
                             FmtSrc::Template(t) => {
-                                let v = t.render(e);
-                                e.parsed.insert(dst.clone(), v);
+                                let left = MAX_FORMATTED_LABEL_BYTES.saturating_sub(used);
+                                let v = t.render_capped(e, left);
+                                used += v.len();
+                                if let Some(old) = e.parsed.insert(dst.clone(), v) {
+                                    used = used.saturating_sub(old.len());
+                                }
                             }
                         }
                     }
