@@ -87,6 +87,7 @@ async fn detect(state: &LokiState, p: &Params) -> Result<BTreeMap<String, Detect
     for l in lines {
         let mut probe = Entry {
             parsed: Default::default(),
+            formatted: 0,
             ..l.entry.clone()
         };
         let parser = if probe.line.trim_start().starts_with('{') {

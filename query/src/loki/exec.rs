@@ -359,6 +359,7 @@ fn row_entry(ts: i64, values: &[String]) -> Entry {
         stream: Labels::new(),
         metadata: Labels::new(),
         parsed: Labels::new(),
+        formatted: 0,
     };
     for (name, v) in INDEXED_FIELDS.iter().zip(values) {
         if v.is_empty() {

@@ -68,9 +68,9 @@ fn arg(word: &str) -> Option<Arg> {
 /// See [`Template::render`]: Loki's default longest line (`max_line_size`, 256 KB).
 pub const MAX_RENDER_BYTES: usize = 256 << 10;
 
-/// Most bytes of label values `label_format` templates may give one entry (over all its stages), counted with the
-/// parsed labels it already has: a thousand labels of a whole line each would otherwise make every entry hundreds
-/// of MB.
+/// Most bytes of label values `label_format` templates may make for one entry over all its stages (or the line's
+/// length, if longer): a thousand labels of a whole line each would otherwise make every entry hundreds of MB.
+/// Labels from parsers and renames do not count.
 pub const MAX_FORMATTED_LABEL_BYTES: usize = 256 << 10;
 
 impl Template {
@@ -178,6 +178,7 @@ mod tests {
             stream: [("app".to_string(), "backend".to_string())].into(),
             metadata: [("level".to_string(), "error".to_string())].into(),
             parsed: Default::default(),
+            formatted: 0,
         };
         let t = Template::compile("{{.app}} [{{ .level | ToUpper }}] {{__line__}} {{.missing}}|")
             .expect("compile");
@@ -207,6 +208,7 @@ mod tests {
             stream: Default::default(),
             metadata: Default::default(),
             parsed: Default::default(),
+            formatted: 0,
         };
         for _ in 0..40 {
             e.line = t.render(&e);

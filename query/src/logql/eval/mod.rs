@@ -52,6 +52,9 @@ pub struct Entry {
     pub metadata: Labels,
     /// Labels added by parsers and formatters.
     pub parsed: Labels,
+    /// Bytes of label values `label_format` templates have made for this entry (see
+    /// [`format::MAX_FORMATTED_LABEL_BYTES`]).
+    pub formatted: usize,
 }
 
 impl Entry {
@@ -87,6 +90,7 @@ impl Entry {
             stream,
             metadata,
             parsed: Labels::new(),
+            formatted: 0,
         }
     }
 

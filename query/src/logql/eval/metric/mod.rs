@@ -174,7 +174,8 @@ fn eval_inner(
             let inner = match (op, expr.as_ref()) {
                 // `sum` of a function that adds up its samples (count, rate, bytes, sum_over_time) is that function
                 // over the samples grouped by the sum's key: one series per group instead of one per stream, the
-                // same values (the aggregation below is then the identity on them).
+                // same values (counts and bytes exactly; rates and unwrapped sums up to floating-point rounding,
+                // as they are added in another order). The aggregation below is then the identity on them.
                 (
                     VecOp::Sum,
                     MetricExpr::Range {

@@ -36,7 +36,11 @@ fn rows_suffice(
         Stage::Drop(_) | Stage::Keep(_) => true,
         _ => false,
     });
-    let grouped = grouping.map(|g| g.labels.as_slice()).unwrap_or_default();
+    // `without` only removes labels: nothing beyond the row's own needs loading.
+    let grouped = grouping
+        .filter(|g| !g.without)
+        .map(|g| g.labels.as_slice())
+        .unwrap_or_default();
     func_ok && stages_ok && grouped.iter().chain(keep_ids).all(|l| is_indexed(l))
 }
 

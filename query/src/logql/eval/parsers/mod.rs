@@ -74,6 +74,7 @@ mod tests {
             stream: [("app".to_string(), "x".to_string())].into(),
             metadata: Default::default(),
             parsed: Default::default(),
+            formatted: 0,
         }
     }
 

@@ -223,7 +223,7 @@ impl Pipeline {
                 }
                 Step::LineFormat(t) => e.line = t.render(e),
                 Step::LabelFormat(items) => {
-                    let mut used: usize = e.parsed.values().map(String::len).sum();
+                    let cap = MAX_FORMATTED_LABEL_BYTES.max(e.line.len());
                     for (dst, src) in items {
                         match src {
                             FmtSrc::Label(s) => {
@@ -234,12 +234,9 @@ impl Pipeline {
                                 }
                             }
                             FmtSrc::Template(t) => {
-                                let left = MAX_FORMATTED_LABEL_BYTES.saturating_sub(used);
-                                let v = t.render_capped(e, left);
-                                used += v.len();
-                                if let Some(old) = e.parsed.insert(dst.clone(), v) {
-                                    used = used.saturating_sub(old.len());
-                                }
+                                let v = t.render_capped(e, cap.saturating_sub(e.formatted));
+                                e.formatted += v.len();
+                                e.parsed.insert(dst.clone(), v);
                             }
                         }
                     }
