@@ -93,15 +93,30 @@ pub fn save(data_dir: &Path, cp: &Checkpoint) -> Result<(), AgentError> {
 
 /// Writes `parts` to `tmp`, fsyncs, renames to `path` and fsyncs the directory.
 pub fn write_durable(tmp: &Path, path: &Path, parts: &[&[u8]]) -> Result<(), AgentError> {
-    let mut f = File::create(tmp).map_err(|e| AgentError::io("creating", tmp, e))?;
+    let f = File::create(tmp).map_err(|e| AgentError::io("creating", tmp, e))?;
+    write_over_durable(f, tmp, path, parts)
+}
+
+/// Writes `parts` from the start of `f` (open for writing at `at`), cuts it to their length, fsyncs it, renames it
+/// to `path` and fsyncs the directory.
+pub fn write_over_durable(
+    mut f: File,
+    at: &Path,
+    path: &Path,
+    parts: &[&[u8]],
+) -> Result<(), AgentError> {
+    let mut len = 0u64;
     for bytes in parts {
         f.write_all(bytes)
-            .map_err(|e| AgentError::io("writing", tmp, e))?;
+            .map_err(|e| AgentError::io("writing", at, e))?;
+        len += bytes.len() as u64;
     }
+    f.set_len(len)
+        .map_err(|e| AgentError::io("truncating", at, e))?;
     f.sync_all()
-        .map_err(|e| AgentError::io("fsyncing", tmp, e))?;
+        .map_err(|e| AgentError::io("fsyncing", at, e))?;
     drop(f);
-    fs::rename(tmp, path).map_err(|e| AgentError::io("renaming into place", path, e))?;
+    fs::rename(at, path).map_err(|e| AgentError::io("renaming into place", path, e))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use tracing::warn;
 
-use crate::checkpoint::{sync_dir, write_durable, FileState};
+use crate::checkpoint::{sync_dir, write_durable, write_over_durable, FileState};
 use crate::error::AgentError;
 use crate::metrics::Metrics;
 
@@ -334,24 +334,11 @@ impl Spool {
 /// Writes `parts` over the start of the existing file `free`, cuts it to their length, fsyncs it and renames it
 /// to `path` (durably).
 fn write_over(free: &Path, path: &Path, parts: &[&[u8]]) -> Result<(), AgentError> {
-    use std::io::Write;
-    let mut f = fs::OpenOptions::new()
+    let f = fs::OpenOptions::new()
         .write(true)
         .open(free)
         .map_err(|e| AgentError::io("opening", free, e))?;
-    let mut len = 0u64;
-    for bytes in parts {
-        f.write_all(bytes)
-            .map_err(|e| AgentError::io("writing", free, e))?;
-        len += bytes.len() as u64;
-    }
-    f.set_len(len)
-        .map_err(|e| AgentError::io("truncating", free, e))?;
-    f.sync_all()
-        .map_err(|e| AgentError::io("fsyncing", free, e))?;
-    drop(f);
-    fs::rename(free, path).map_err(|e| AgentError::io("renaming into place", path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    write_over_durable(f, free, path, parts)
 }
 
 /// Reads and splits one entry file.

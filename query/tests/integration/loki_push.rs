@@ -47,6 +47,36 @@ struct Pair {
     value: String,
 }
 
+/// A snappy-compressed protobuf push body.
+fn snappy_of(req: &PushRequest) -> Vec<u8> {
+    snap::raw::Encoder::new()
+        .compress_vec(&prost::Message::encode_to_vec(req))
+        .expect("snappy")
+}
+
+/// An entry at `seconds` with `line` and no metadata.
+fn entry_at(seconds: i64, line: &str) -> Entry {
+    Entry {
+        timestamp: Some(Ts { seconds, nanos: 0 }),
+        line: line.into(),
+        structured_metadata: vec![],
+    }
+}
+
+/// Asserts that `r` is answered `status` with a message containing `needle`.
+async fn assert_refused(r: reqwest::Response, status: u16, needle: &str) {
+    assert_eq!(r.status().as_u16(), status);
+    let msg = r.text().await.unwrap_or_default();
+    assert!(msg.contains(needle), "{msg}");
+}
+
+/// `body` as gzip-compressed JSON.
+fn gzip(body: &Value) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.to_string().as_bytes()).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
 async fn query(s: &Server, q: &str) -> Value {
     s.get(
         "/loki/api/v1/query_range",
@@ -264,30 +294,19 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
     let limit_named = format!("limit of {MAX_PUSH_RECORDS}");
 
     // Entries with a time inside the queried window: stored, were they accepted.
-    let entry = Entry {
-        timestamp: Some(Ts {
-            seconds: T0 / NS + 1,
-            nanos: 0,
-        }),
-        line: "x".into(),
-        structured_metadata: vec![],
-    };
+    let entry = entry_at(T0 / NS + 1, "x");
     let many = PushRequest {
         streams: vec![Stream {
             labels: r#"{namespace="bomb"}"#.into(),
             entries: vec![entry; MAX_PUSH_RECORDS + 1],
         }],
     };
-    let snappy = snap::raw::Encoder::new()
-        .compress_vec(&prost::Message::encode_to_vec(&many))
-        .expect("snappy");
+    let snappy = snappy_of(&many);
     assert!(snappy.len() < 1 << 20, "{} bytes on the wire", snappy.len());
     let r = post(snappy, "application/x-protobuf", false)
         .await
         .expect("send");
-    assert_eq!(r.status().as_u16(), 413);
-    let msg = r.text().await.unwrap_or_default();
-    assert!(msg.contains(&limit_named), "{msg}");
+    assert_refused(r, 413, &limit_named).await;
 
     // One entry, but more structured-metadata pairs than the limit (2 bytes each when empty).
     let pairs = PushRequest {
@@ -303,9 +322,7 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
             }],
         }],
     };
-    let snappy = snap::raw::Encoder::new()
-        .compress_vec(&prost::Message::encode_to_vec(&pairs))
-        .expect("snappy");
+    let snappy = snappy_of(&pairs);
     let r = post(snappy, "application/x-protobuf", false)
         .await
         .expect("send");
@@ -323,22 +340,16 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
     let gz = gz.finish().expect("gzip");
     assert!(gz.len() < 1 << 20, "{} bytes on the wire", gz.len());
     let r = post(gz, "application/json", true).await.expect("send");
-    assert_eq!(r.status().as_u16(), 413);
-    let msg = r.text().await.unwrap_or_default();
-    assert!(msg.contains(&limit_named), "{msg}");
+    assert_refused(r, 413, &limit_named).await;
 
     // Values nested in a JSON entry count too: one entry whose metadata value is an array of that many zeros.
     let zeros = vec![0; MAX_PUSH_RECORDS];
     let body = json!({"streams": [{"stream": {"namespace": "bomb"},
         "values": [[(T0 + NS).to_string(), "x", {"k": zeros}]]}]});
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(body.to_string().as_bytes()).expect("gzip");
-    let r = post(gz.finish().expect("gzip"), "application/json", true)
+    let r = post(gzip(&body), "application/json", true)
         .await
         .expect("send");
-    assert_eq!(r.status().as_u16(), 413);
-    let msg = r.text().await.unwrap_or_default();
-    assert!(msg.contains(&limit_named), "{msg}");
+    assert_refused(r, 413, &limit_named).await;
 
     // A stream's labels are copied into every entry of it: a 60 kB label on 1,200 entries is 72 MB of fields,
     // and a 1 MB one (JSON labels are not parsed as LogQL, so not capped by length) on 100 entries 100 MB, both
@@ -348,84 +359,43 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
     let labelled = PushRequest {
         streams: vec![Stream {
             labels: format!(r#"{{namespace="bomb", filename="{}"}}"#, &big[..60_000]),
-            entries: vec![
-                Entry {
-                    timestamp: Some(Ts {
-                        seconds: T0 / NS + 1,
-                        nanos: 0,
-                    }),
-                    line: "x".into(),
-                    structured_metadata: vec![],
-                };
-                1_200
-            ],
+            entries: vec![entry_at(T0 / NS + 1, "x"); 1_200],
         }],
     };
-    let snappy = snap::raw::Encoder::new()
-        .compress_vec(&prost::Message::encode_to_vec(&labelled))
-        .expect("snappy");
+    let snappy = snappy_of(&labelled);
     assert!(snappy.len() < 1 << 20, "{} bytes on the wire", snappy.len());
     let r = post(snappy, "application/x-protobuf", false)
         .await
         .expect("send");
-    assert_eq!(r.status().as_u16(), 413);
-    let msg = r.text().await.unwrap_or_default();
-    assert!(msg.contains(&copies_named), "{msg}");
+    assert_refused(r, 413, &copies_named).await;
     // A label mapped onto a record field (here `namespace`) is copied into every entry just the same.
     let values = vec![json!([(T0 + NS).to_string(), "x"]); 100];
     let body = json!({"streams": [{"stream": {"namespace": big}, "values": values}]});
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(body.to_string().as_bytes()).expect("gzip");
-    let r = post(gz.finish().expect("gzip"), "application/json", true)
+    let r = post(gzip(&body), "application/json", true)
         .await
         .expect("send");
-    assert_eq!(r.status().as_u16(), 413);
-    let msg = r.text().await.unwrap_or_default();
-    assert!(msg.contains(&copies_named), "{msg}");
+    assert_refused(r, 413, &copies_named).await;
 
     // A protobuf label string is parsed as LogQL: one over `MAX_LABELS_BYTES` is refused before that.
     let long = PushRequest {
         streams: vec![Stream {
             labels: format!(r#"{{namespace="{}"}}"#, "a".repeat(MAX_LABELS_BYTES)),
-            entries: vec![Entry {
-                timestamp: Some(Ts {
-                    seconds: T0 / NS + 1,
-                    nanos: 0,
-                }),
-                line: "x".into(),
-                structured_metadata: vec![],
-            }],
+            entries: vec![entry_at(T0 / NS + 1, "x")],
         }],
     };
-    let snappy = snap::raw::Encoder::new()
-        .compress_vec(&prost::Message::encode_to_vec(&long))
-        .expect("snappy");
+    let snappy = snappy_of(&long);
     let r = post(snappy, "application/x-protobuf", false)
         .await
         .expect("send");
-    assert_eq!(r.status().as_u16(), 400);
-    let msg = r.text().await.unwrap_or_default();
-    assert!(
-        msg.contains(&format!("limit of {MAX_LABELS_BYTES}")),
-        "{msg}"
-    );
+    assert_refused(r, 400, &format!("limit of {MAX_LABELS_BYTES}")).await;
 
     let one = PushRequest {
         streams: vec![Stream {
             labels: r#"{namespace="fine"}"#.into(),
-            entries: vec![Entry {
-                timestamp: Some(Ts {
-                    seconds: T0 / NS + 5,
-                    nanos: 0,
-                }),
-                line: "after the refused ones".into(),
-                structured_metadata: vec![],
-            }],
+            entries: vec![entry_at(T0 / NS + 5, "after the refused ones")],
         }],
     };
-    let snappy = snap::raw::Encoder::new()
-        .compress_vec(&prost::Message::encode_to_vec(&one))
-        .expect("snappy");
+    let snappy = snappy_of(&one);
     let r = post(snappy, "application/x-protobuf", false)
         .await
         .expect("send");

@@ -55,18 +55,7 @@ fn data() -> VecSource {
 }
 
 fn run(q: &str, start: i64, end: i64, step: i64) -> Val {
-    let Expr::Metric(m) = parse(q).expect("parse") else {
-        panic!("metric query expected")
-    };
-    let p = Params {
-        start_ns: start * S,
-        end_ns: end * S,
-        step_ns: step * S,
-        limits: CompileLimits::default(),
-        max_samples: 1_000_000,
-        points: Default::default(),
-    };
-    eval(&m, &p, &data()).expect("eval")
+    eval_on(&data(), q, start, end, step).expect("eval")
 }
 
 fn series(v: Val) -> Vec<Series> {
