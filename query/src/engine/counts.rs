@@ -118,6 +118,10 @@ struct CountVisitor {
     seg: Vec<Vec<u64>>,
     groups: BTreeMap<String, Vec<u64>>,
     max_groups: usize,
+    /// Groups the current segment has allocated buckets for.
+    seg_groups: usize,
+    /// A segment had more groups than `max_groups` (counting stopped there).
+    over: bool,
 }
 
 impl Visitor for CountVisitor {
@@ -127,6 +131,7 @@ impl Visitor for CountVisitor {
             None => None,
         };
         self.ords = self.col.as_ref().map(|c| c.ords().clone());
+        self.seg_groups = 0;
         Ok(())
     }
     fn doc(&mut self, doc: DocId, ts: i64) {
@@ -142,6 +147,13 @@ impl Visitor for CountVisitor {
         }
         let v = &mut self.seg[slot];
         if v.is_empty() {
+            // Checked before the buckets are allocated: a segment of a million request ids would otherwise
+            // take a million arrays of every bucket before the limit below is seen.
+            if self.over || self.seg_groups >= self.max_groups {
+                self.over = true;
+                return;
+            }
+            self.seg_groups += 1;
             v.resize(self.nb, 0);
         }
         if let Some(c) = v.get_mut(b) {
@@ -165,7 +177,7 @@ impl Visitor for CountVisitor {
                 *a += b;
             }
         }
-        if self.groups.len() > self.max_groups {
+        if self.over || self.groups.len() > self.max_groups {
             return Err(QueryError::Limit(format!(
                 "more than {} groups; group by a field with fewer values or add filters",
                 self.max_groups
@@ -329,6 +341,8 @@ impl Engine {
             seg: Vec::new(),
             groups: BTreeMap::new(),
             max_groups: (self.options().max_memory_bytes / 8 / nb.max(1)).max(1),
+            seg_groups: 0,
+            over: false,
         };
         scan(
             self.catalog().as_ref(),

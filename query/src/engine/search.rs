@@ -195,6 +195,8 @@ pub(crate) fn load(
     let schema = engine.catalog().schema();
     let mut loaders: Vec<_> = parts.iter().map(|p| schema.loader(&p.searcher)).collect();
     let mut out = Vec::with_capacity(hits.len());
+    // What the records really take (the estimate above assumes small ones; 150 messages of 5 MB held 1.5 GB).
+    let mut bytes = 0usize;
     for (i, &(_, part, seg, doc)) in hits.iter().enumerate() {
         if i % 256 == 0 {
             ctx.check()?;
@@ -211,6 +213,21 @@ pub(crate) fn load(
             );
             continue;
         };
+        bytes += RECORD_BYTES
+            + rec.message.len()
+            + rec
+                .fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        if bytes > engine.options().max_memory_bytes {
+            return Err(QueryError::Limit(format!(
+                "the {} events loaded so far take {bytes} bytes, over the memory limit of {}; narrow the \
+                 query or lower its limit",
+                out.len() + 1,
+                engine.options().max_memory_bytes
+            )));
+        }
         out.push((key, rec));
     }
     Ok(out)

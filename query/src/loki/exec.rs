@@ -245,9 +245,22 @@ pub fn select_lines(
     if limit == 0 {
         return Ok(out);
     }
+    // The lines kept take their size, not a fixed estimate: 5,000 lines of 5 MB are 25 GB.
+    let max_bytes = engine.options().max_memory_bytes;
+    let mut bytes = 0usize;
     for_each_record(engine, ctx, &c.plan, range, newest_first, &mut |r| {
         let mut e = Entry::from_record(&r);
         if c.plan.selector_matches(&e) && c.pipeline.process(&mut e) {
+            bytes += 256
+                + e.line.len()
+                + [&e.stream, &e.metadata, &e.parsed]
+                    .iter()
+                    .flat_map(|l| l.iter())
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
+            if bytes > max_bytes {
+                return false;
+            }
             out.push(Line {
                 entry: e,
                 key: (r.source.file.clone(), r.source.offset),
@@ -255,6 +268,13 @@ pub fn select_lines(
         }
         out.len() < limit
     })?;
+    if bytes > max_bytes {
+        return Err(QueryError::Limit(format!(
+            "the {} lines selected so far take over {max_bytes} bytes, the memory limit; lower the limit or \
+             narrow the query",
+            out.len() + 1
+        )));
+    }
     Ok(out)
 }
 

@@ -191,12 +191,27 @@ pub(super) fn selector(engine: &Engine, q: Option<&str>) -> Result<Option<Plan>,
     plan(&log, limits(engine)).map(Some).map_err(exec::bad)
 }
 
+/// The request's `[start, end]`, its start clamped to `max_range` before its end (metadata endpoints scan every
+/// row in range: `start=0` would read the whole store).
 pub(super) fn range_of(state: &LokiState, p: &Params) -> Result<TimeRange, QueryError> {
     let (start, end) = params::range(p, state.engine.now_ns())?;
+    let max = crate::engine::dur_ns(state.engine.options().max_range);
     Ok(TimeRange {
-        start_ns: start,
+        start_ns: start.max(end.saturating_sub(max)),
         end_ns: end.saturating_add(1),
     })
+}
+
+/// 400 when `[start, end]` at `step` has more than Loki's 11,000 points per series.
+fn check_step(start: i64, end: i64, step: i64) -> Result<(), QueryError> {
+    let max = crate::logql::eval::metric::MAX_POINTS;
+    if end.saturating_sub(start) / step.max(1) > max {
+        return Err(QueryError::BadRequest(format!(
+            "exceeded maximum resolution of {max} points per timeseries: try increasing the step or reducing \
+             the range"
+        )));
+    }
+    Ok(())
 }
 
 /// Distinct stream label sets.
@@ -429,6 +444,7 @@ pub async fn volume_range(
         .duration("step")?
         .filter(|s| *s > 0)
         .unwrap_or_else(|| super::query::default_step(start, end));
+    check_step(start, end, step)?;
     let (series, _) = volume_series(&state, &req.params, Some(step)).await?;
     Ok(Json(response::typed_result(
         "matrix",
@@ -448,6 +464,7 @@ pub async fn patterns(
         .duration("step")?
         .filter(|s| *s > 0)
         .unwrap_or_else(|| super::query::default_step(range.start_ns, range.end_ns));
+    check_step(range.start_ns, range.end_ns - 1, step)?;
     let out = state
         .engine
         .run(move |engine, ctx| {

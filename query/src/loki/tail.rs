@@ -18,6 +18,11 @@ use std::time::Duration;
 /// Lines sent per poll at most.
 const MAX_PER_POLL: usize = 1000;
 
+/// How far behind the present a poll that found nothing leaves the cursor, for lines that become searchable late
+/// (commits about once a second, agents' retries). Without it a tail whose query matched nothing rescanned from
+/// its start every second, forever.
+const IDLE_LOOKBACK_NS: i64 = 30_000_000_000;
+
 /// Upgrades to a WebSocket and streams the query's new lines.
 pub async fn tail(
     State(state): State<LokiState>,
@@ -68,6 +73,7 @@ async fn follow(
                 .await;
             match lines {
                 Ok(lines) => {
+                    let complete = lines.len() < limit + 1000;
                     let fresh: Vec<Line> = lines
                         .into_iter()
                         .filter(|l| !(l.entry.ts == cursor && seen_at_cursor.contains(&l.key)))
@@ -92,6 +98,10 @@ async fn follow(
                         {
                             return;
                         }
+                    } else if complete && end - IDLE_LOOKBACK_NS > cursor {
+                        // Nothing new up to `end`: the next poll need not look further back than this.
+                        cursor = end - IDLE_LOOKBACK_NS;
+                        seen_at_cursor.clear();
                     }
                 }
                 Err(e) => {

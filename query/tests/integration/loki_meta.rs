@@ -141,6 +141,18 @@ async fn metadata_endpoints_have_loki_shapes() {
     }
     assert_eq!(n as usize, recs.len() / 2);
 
+    // A step finer than 11,000 points over the range is refused (it bucketed every row on its own before).
+    for path in ["/loki/api/v1/patterns", "/loki/api/v1/index/volume_range"] {
+        let (status, body) = s
+            .get_raw(
+                path,
+                &span(&[("query", r#"{app="frontend"}"#), ("step", "0.001")]),
+            )
+            .await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("maximum resolution"), "{path}: {body}");
+    }
+
     let body = s
         .get(
             "/loki/api/v1/detected_labels",
