@@ -169,6 +169,10 @@ impl Visitor for CountVisitor {
                 Some(c) if slot > 0 => ord_str(c, slot as u64 - 1)?,
                 _ => String::new(),
             };
+            if self.groups.len() >= self.max_groups && !self.groups.contains_key(&key) {
+                self.over = true;
+                break;
+            }
             let g = self
                 .groups
                 .entry(key)

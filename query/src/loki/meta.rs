@@ -438,7 +438,8 @@ pub async fn volume_range(
     State(state): State<LokiState>,
     req: LokiReq,
 ) -> Result<Json<response::QueryResult>, LokiError> {
-    let (start, end) = params::range(&req.params, state.engine.now_ns())?;
+    let range = range_of(&state, &req.params)?;
+    let (start, end) = (range.start_ns, range.end_ns - 1);
     let step = req
         .params
         .duration("step")?

@@ -18,10 +18,10 @@ use std::time::Duration;
 /// Lines sent per poll at most.
 const MAX_PER_POLL: usize = 1000;
 
-/// How far behind the present a poll that found nothing leaves the cursor, for lines that become searchable late
-/// (commits about once a second, agents' retries). Without it a tail whose query matched nothing rescanned from
-/// its start every second, forever.
-const IDLE_LOOKBACK_NS: i64 = 30_000_000_000;
+/// How far behind the present a poll that found nothing leaves the cursor at least, for lines that become
+/// searchable late (agents' retries, a restart's replay); three commit intervals when that is longer. Without it a
+/// tail whose query matched nothing rescanned from its start every second, forever.
+const IDLE_LOOKBACK_NS: i64 = 120_000_000_000;
 
 /// Upgrades to a WebSocket and streams the query's new lines.
 pub async fn tail(
@@ -56,6 +56,12 @@ async fn follow(
 ) {
     let mut cursor = start;
     let mut seen_at_cursor: HashSet<(String, u64)> = HashSet::new();
+    let lookback = state
+        .indexer
+        .as_ref()
+        .map(|i| crate::engine::dur_ns(i.options().commit_interval).saturating_mul(3))
+        .unwrap_or(0)
+        .max(IDLE_LOOKBACK_NS);
     let mut limit = first_limit;
     loop {
         let end = state.engine.now_ns() - delay_ns + 1;
@@ -98,9 +104,9 @@ async fn follow(
                         {
                             return;
                         }
-                    } else if complete && end - IDLE_LOOKBACK_NS > cursor {
+                    } else if complete && end.saturating_sub(lookback) > cursor {
                         // Nothing new up to `end`: the next poll need not look further back than this.
-                        cursor = end - IDLE_LOOKBACK_NS;
+                        cursor = end.saturating_sub(lookback);
                         seen_at_cursor.clear();
                     }
                 }
