@@ -287,16 +287,27 @@ fn operator_chains_are_bounded() {
     let chain = |n: usize| format!("1{}", "*1".repeat(n));
     parse(&chain(MAX_OPERATORS)).expect("at the limit");
     let e = parse(&chain(MAX_OPERATORS + 1)).expect_err("over the limit");
-    assert!(e.message.contains("binary operators"), "{e}");
+    assert!(e.message.contains("operators"), "{e}");
     let e = parse(&chain(100_000)).expect_err("far over the limit");
-    assert!(e.message.contains("binary operators"), "{e}");
+    assert!(e.message.contains("operators"), "{e}");
+    // A selector matcher and a pipeline stage count too: 2 + n.
     let filters =
         |n: usize, sep: &str| format!(r#"{{a="b"}} | x="1"{}"#, format!(r#"{sep}x="1""#).repeat(n));
     for sep in [", ", " and ", " or "] {
-        parse(&filters(MAX_OPERATORS, sep)).expect("at the limit");
-        let e = parse(&filters(MAX_OPERATORS + 1, sep)).expect_err("over");
-        assert!(e.message.contains("label-filter"), "{sep}: {e}");
+        parse(&filters(MAX_OPERATORS - 2, sep)).expect("at the limit");
+        let e = parse(&filters(MAX_OPERATORS - 1, sep)).expect_err("over");
+        assert!(e.message.contains("pipeline stages"), "{sep}: {e}");
     }
+    // So does every line filter and alternative, each of which may compile a regex.
+    let regexes = |n: usize| format!(r#"{{a="b"}}{}"#, r#" |~ "a""#.repeat(n));
+    parse(&regexes(MAX_OPERATORS - 1)).expect("at the limit");
+    assert!(parse(&regexes(MAX_OPERATORS)).is_err());
+    let alternatives = |n: usize| format!(r#"{{a="b"}} |~ "a"{}"#, r#" or "a""#.repeat(n));
+    parse(&alternatives(MAX_OPERATORS - 2)).expect("at the limit");
+    assert!(parse(&alternatives(MAX_OPERATORS - 1)).is_err());
+    let matchers = |n: usize| format!("{{{}}}", vec![r#"a=~"b""#; n].join(","));
+    parse(&matchers(MAX_OPERATORS)).expect("at the limit");
+    assert!(parse(&matchers(MAX_OPERATORS + 1)).is_err());
 }
 
 mod props {

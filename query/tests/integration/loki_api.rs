@@ -408,7 +408,7 @@ async fn malformed_and_unsupported_queries_are_400_with_the_position() {
     ] {
         let (status, body) = s.get_raw("/loki/api/v1/query", &[("query", q)]).await;
         assert_eq!(status, 400, "{body}");
-        assert!(body.contains("binary operators"), "{body}");
+        assert!(body.contains("more than 256 operators"), "{body}");
     }
     let q = format!(
         "{}1{}{}",

@@ -52,9 +52,10 @@ enum Any {
 /// take the whole server down.
 pub const MAX_DEPTH: usize = 128;
 
-/// Most binary operators and label-filter `and`/`or`/`,` one query may have. Their loops build a tree one level
-/// deeper per operator, which evaluation, cloning and freeing walk recursively: `1*1*…` with 3,000 terms overflowed
-/// the stack there.
+/// Most binary operators, label-filter `and`/`or`/`,`, pipeline stages, line-filter alternatives and selector
+/// matchers one query may have together. Operator loops build a tree one level deeper per operator, which
+/// evaluation, cloning and freeing walk recursively (`1*1*…` with 3,000 terms overflowed the stack there); every
+/// stage, alternative and matcher may compile a regex (up to 16 MiB each).
 pub const MAX_OPERATORS: usize = 256;
 
 struct Parser<'a> {
@@ -93,7 +94,8 @@ impl<'a> Parser<'a> {
                 self.src,
                 self.pos(),
                 &format!(
-                    "query has more than {MAX_OPERATORS} binary operators and label-filter and/or/, together"
+                    "query has more than {MAX_OPERATORS} operators, pipeline stages, filter alternatives and \
+                     matchers together"
                 ),
             ));
         }

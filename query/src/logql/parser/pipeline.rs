@@ -21,9 +21,11 @@ impl<'a> Parser<'a> {
                 _ => return Ok(()),
             };
             self.bump();
+            self.operator()?;
             if let Some(op) = op {
                 let mut values = vec![self.string("a quoted string after the line filter")?];
                 while self.is_ident("or") && matches!(self.peek_at(1), Tok::Str(_)) {
+                    self.operator()?;
                     self.bump();
                     values.push(self.string("a quoted string")?);
                 }

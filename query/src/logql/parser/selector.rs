@@ -42,6 +42,7 @@ impl<'a> Parser<'a> {
         let mut matchers = Vec::new();
         if *self.peek() != Tok::RBrace {
             loop {
+                self.operator()?;
                 matchers.push(self.matcher()?);
                 if self.eat(&Tok::Comma) {
                     if *self.peek() == Tok::RBrace {
