@@ -290,24 +290,30 @@ fn operator_chains_are_bounded() {
     assert!(e.message.contains("operators"), "{e}");
     let e = parse(&chain(100_000)).expect_err("far over the limit");
     assert!(e.message.contains("operators"), "{e}");
-    // A selector matcher and a pipeline stage count too: 2 + n.
+    // The pipeline stage counts too: 1 + n (an equality matcher of the selector does not).
     let filters =
         |n: usize, sep: &str| format!(r#"{{a="b"}} | x="1"{}"#, format!(r#"{sep}x="1""#).repeat(n));
     for sep in [", ", " and ", " or "] {
-        parse(&filters(MAX_OPERATORS - 2, sep)).expect("at the limit");
-        let e = parse(&filters(MAX_OPERATORS - 1, sep)).expect_err("over");
+        parse(&filters(MAX_OPERATORS - 1, sep)).expect("at the limit");
+        let e = parse(&filters(MAX_OPERATORS, sep)).expect_err("over");
         assert!(e.message.contains("pipeline stages"), "{sep}: {e}");
     }
     // So does every line filter and alternative, each of which may compile a regex.
     let regexes = |n: usize| format!(r#"{{a="b"}}{}"#, r#" |~ "a""#.repeat(n));
-    parse(&regexes(MAX_OPERATORS - 1)).expect("at the limit");
-    assert!(parse(&regexes(MAX_OPERATORS)).is_err());
+    parse(&regexes(MAX_OPERATORS)).expect("at the limit");
+    assert!(parse(&regexes(MAX_OPERATORS + 1)).is_err());
     let alternatives = |n: usize| format!(r#"{{a="b"}} |~ "a"{}"#, r#" or "a""#.repeat(n));
-    parse(&alternatives(MAX_OPERATORS - 2)).expect("at the limit");
-    assert!(parse(&alternatives(MAX_OPERATORS - 1)).is_err());
+    parse(&alternatives(MAX_OPERATORS - 1)).expect("at the limit");
+    assert!(parse(&alternatives(MAX_OPERATORS)).is_err());
     let matchers = |n: usize| format!("{{{}}}", vec![r#"a=~"b""#; n].join(","));
     parse(&matchers(MAX_OPERATORS)).expect("at the limit");
     assert!(parse(&matchers(MAX_OPERATORS + 1)).is_err());
+    // Equality matchers compile nothing: a pushed stream's 1,000 labels parse.
+    let labels: Vec<String> = (0..1000).map(|i| format!(r#"l{i}="v""#)).collect();
+    parse(&format!("{{{}}}", labels.join(","))).expect("equalities");
+    let drops = |n: usize| format!(r#"{{a="b"}} | drop {}"#, vec![r#"a=~"a""#; n].join(","));
+    parse(&drops(MAX_OPERATORS - 1)).expect("at the limit");
+    assert!(parse(&drops(MAX_OPERATORS)).is_err());
 }
 
 mod props {

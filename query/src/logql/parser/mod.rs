@@ -52,8 +52,8 @@ enum Any {
 /// take the whole server down.
 pub const MAX_DEPTH: usize = 128;
 
-/// Most binary operators, label-filter `and`/`or`/`,`, pipeline stages, line-filter alternatives and selector
-/// matchers one query may have together. Operator loops build a tree one level deeper per operator, which
+/// Most binary operators, label-filter `and`/`or`/`,`, pipeline stages, line-filter alternatives, regex selector
+/// matchers and `drop`/`keep` matchers one query may have together. Operator loops build a tree one level deeper per operator, which
 /// evaluation, cloning and freeing walk recursively (`1*1*…` with 3,000 terms overflowed the stack there); every
 /// stage, alternative and matcher may compile a regex (up to 16 MiB each).
 pub const MAX_OPERATORS: usize = 256;
@@ -95,7 +95,7 @@ impl<'a> Parser<'a> {
                 self.pos(),
                 &format!(
                     "query has more than {MAX_OPERATORS} operators, pipeline stages, filter alternatives and \
-                     matchers together"
+                     regex matchers together"
                 ),
             ));
         }

@@ -130,6 +130,7 @@ impl<'a> Parser<'a> {
                     let matcher = match self.peek() {
                         Tok::Eq | Tok::Neq | Tok::EqTilde | Tok::NotTilde => {
                             self.i -= 1;
+                            self.operator()?;
                             Some(self.matcher()?)
                         }
                         _ => None,

@@ -42,8 +42,13 @@ impl<'a> Parser<'a> {
         let mut matchers = Vec::new();
         if *self.peek() != Tok::RBrace {
             loop {
-                self.operator()?;
-                matchers.push(self.matcher()?);
+                let m = self.matcher()?;
+                // A regex matcher compiles a regex; an equality does not (a pushed stream's labels are parsed
+                // here, and may be many).
+                if matches!(m.op, MatchOp::Re | MatchOp::Nre) {
+                    self.operator()?;
+                }
+                matchers.push(m);
                 if self.eat(&Tok::Comma) {
                     if *self.peek() == Tok::RBrace {
                         break;
