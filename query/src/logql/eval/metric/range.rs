@@ -150,9 +150,14 @@ pub(super) fn range_agg(
         src.check()?;
         samples.sort_by_key(|s| s.ts);
         let mut points = Vec::new();
-        for (i, t) in p.steps().enumerate() {
-            if i % 1024 == 1023 {
+        // The deadline is checked by work done: a step's window may hold millions of samples (a quantile sorts a
+        // copy of them), or none.
+        let mut work = 0usize;
+        for t in p.steps() {
+            work += 1;
+            if work >= 1 << 16 {
                 src.check()?;
+                work = 0;
             }
             let hi_ts = t.saturating_sub(offset_ns); // inclusive
             let lo_ts = hi_ts.saturating_sub(range_ns); // exclusive
@@ -162,6 +167,7 @@ pub(super) fn range_agg(
                 continue;
             }
             let w = &samples[lo..hi];
+            work += w.len();
             let vals = || w.iter().map(|s| s.value);
             let n = w.len() as f64;
             let sum: f64 = vals().sum();

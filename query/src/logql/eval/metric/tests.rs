@@ -282,3 +282,55 @@ fn label_replace_expansion_is_bounded() {
     let e = eval_on(&data(), &q, 1, 1, 1).expect_err("100 MB value");
     assert!(e.0.contains("label_replace could make"), "{e:?}");
 }
+
+/// A source whose deadline passes after its first check.
+struct Expiring(VecSource, std::cell::Cell<usize>);
+
+impl Source for Expiring {
+    fn fetch(
+        &self,
+        log: &LogExpr,
+        start_ns: i64,
+        end_ns: i64,
+        visit: &mut dyn FnMut(&LogRecord) -> bool,
+    ) -> Result<(), EvalError> {
+        self.0.fetch(log, start_ns, end_ns, visit)
+    }
+
+    fn check(&self) -> Result<(), EvalError> {
+        self.1.set(self.1.get() + 1);
+        if self.1.get() > 1 {
+            return Err(EvalError("deadline".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn heavy_windows_check_the_deadline_by_work_not_only_by_steps() {
+    // 100 steps over one series whose every window holds 100,000 samples: 10M samples visited, no 1,024th step.
+    let src = Expiring(
+        VecSource(
+            (0..100_000)
+                .map(|i| rec(1 + i / 1_000, "a", "info", &format!("v={i}")))
+                .collect(),
+        ),
+        std::cell::Cell::new(0),
+    );
+    let Expr::Metric(m) = parse(
+        r#"quantile_over_time(0.9, {namespace="shop"} | logfmt | unwrap v [1000s]) by (app)"#,
+    )
+    .expect("parse") else {
+        panic!("metric query expected")
+    };
+    let p = Params {
+        start_ns: 101 * S,
+        end_ns: 200 * S,
+        step_ns: S,
+        limits: CompileLimits::default(),
+        max_samples: 1_000_000,
+        points: Default::default(),
+    };
+    let e = eval(&m, &p, &src).expect_err("the deadline is noticed");
+    assert_eq!(e.0, "deadline");
+}
