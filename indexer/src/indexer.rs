@@ -122,6 +122,8 @@ impl Indexer {
             writer_heap: opts.writer_heap_bytes,
             writer_idle: opts.writer_idle,
             commit_interval: opts.commit_interval,
+            handed_bytes: 0,
+            max_handed_bytes: opts.max_pending_bytes,
         };
         let mut replayed = 0u64;
         let lsn_floor = store

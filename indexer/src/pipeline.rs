@@ -101,6 +101,19 @@ pub struct Pipeline {
     pub(crate) writer_heap: usize,
     pub(crate) writer_idle: Duration,
     pub(crate) commit_interval: Duration,
+    /// About the memory of the documents handed to tantivy since the last commit: its queue (10,000 groups of
+    /// [`ADD_GROUP`]) holds them until indexed, outside `pending`.
+    pub(crate) handed_bytes: u64,
+    /// Past this, a batch is followed by a commit (which waits until tantivy has indexed everything queued)
+    /// instead of waiting for the timer: `max_pending_bytes`.
+    pub(crate) max_handed_bytes: u64,
+}
+
+/// About what a record's document takes in tantivy's queue: its text twice (indexed fields and the stored JSON)
+/// plus the fixed parts.
+fn doc_bytes(r: &LogRecord) -> u64 {
+    let fields: usize = r.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+    (2 * (r.message.len() + fields) + 512) as u64
 }
 
 impl Pipeline {
@@ -124,6 +137,16 @@ impl Pipeline {
         self.metrics
             .indexed_records
             .fetch_add(added, Ordering::Relaxed);
+        if self.handed_bytes > self.max_handed_bytes {
+            // Large documents: commit now rather than let tantivy's queue hold more than the pending bound.
+            tracing::debug!(
+                bytes = self.handed_bytes,
+                "committing early: documents queued since the last commit"
+            );
+            if let Err(e) = self.commit() {
+                tracing::error!(error = %e, "early commit failed; will retry");
+            }
+        }
         Ok(added)
     }
 
@@ -148,6 +171,7 @@ impl Pipeline {
             if w.queued.len() >= ADD_GROUP {
                 w.hand_over()?;
             }
+            self.handed_bytes += doc_bytes(r);
             added += 1;
         }
         Ok(added)
@@ -224,6 +248,7 @@ impl Pipeline {
                 .last_commit_ns
                 .store(self.store.clock().now_ns(), Ordering::Relaxed);
         }
+        self.handed_bytes = 0;
         self.health
             .committed_lsn
             .store(self.last_lsn, Ordering::Relaxed);
