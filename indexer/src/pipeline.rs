@@ -144,6 +144,11 @@ impl Pipeline {
                 "committing early: documents queued since the last commit"
             );
             if let Err(e) = self.commit() {
+                // During replay (no WAL attached yet) the failure must stop the open, as a failed final commit
+                // does: a later commit would record these records as committed and truncate their WAL.
+                if self.wal.is_none() {
+                    return Err(e);
+                }
                 tracing::error!(error = %e, "early commit failed; will retry");
             }
         }
