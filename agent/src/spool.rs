@@ -77,9 +77,10 @@ struct FreeFiles {
 }
 
 impl FreeFiles {
-    /// Whether a file of `size` bytes may join.
-    fn has_room(&self, size: u64) -> bool {
-        self.files.len() < FREE_MAX && self.bytes.saturating_add(size) <= FREE_MAX_BYTES
+    /// Whether a file of `size` bytes may join, besides the files already set aside in `staged`.
+    fn has_room(&self, staged: &FreeFiles, size: u64) -> bool {
+        self.files.len() + staged.files.len() < FREE_MAX
+            && self.bytes.saturating_add(staged.bytes).saturating_add(size) <= FREE_MAX_BYTES
     }
 
     fn push(&mut self, path: PathBuf, size: u64) {
@@ -134,7 +135,9 @@ impl Spool {
             {
                 free.next = free.next.max(n.saturating_add(1));
                 match ent.metadata() {
-                    Ok(m) if free.has_room(m.len()) => free.push(path, m.len()),
+                    Ok(m) if free.has_room(&FreeFiles::default(), m.len()) => {
+                        free.push(path, m.len())
+                    }
                     // Past the cap, or unreadable: not kept (a file that cannot be removed is left alone).
                     _ => {
                         let _ = fs::remove_file(&path);
@@ -272,7 +275,8 @@ impl Spool {
         if done.is_empty() {
             return Ok(());
         }
-        let mut freed = Vec::new();
+        // Files renamed to `.free` here, joining the pool once their names are durable.
+        let mut freed = FreeFiles::default();
         let mut failed = None;
         for (seq, status) in &done {
             let path = self.entry_path(*seq);
@@ -284,16 +288,13 @@ impl Spool {
                 )
             } else {
                 let mut free = self.free.lock();
-                let pending = freed.iter().map(|(_, s)| s).sum::<u64>();
-                if free.files.len() + freed.len() < FREE_MAX
-                    && free.bytes + pending + size <= FREE_MAX_BYTES
-                {
+                if free.has_room(&freed, size) {
                     let to = self.dir.join(format!("{:020}.free", free.next));
                     free.next += 1;
                     drop(free);
                     let res = fs::rename(&path, &to);
                     if res.is_ok() {
-                        freed.push((to, size));
+                        freed.push(to, size);
                     }
                     res
                 } else {
@@ -315,7 +316,7 @@ impl Spool {
         // those renamed before it join the pool rather than linger outside it).
         sync_dir(&self.dir)?;
         let mut free = self.free.lock();
-        for (path, size) in freed {
+        for (path, size) in freed.files {
             free.push(path, size);
         }
         drop(free);
