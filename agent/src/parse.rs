@@ -265,17 +265,7 @@ fn bounded(s: Cow<'_, str>, max: usize) -> Cow<'_, str> {
     }
 }
 
-/// `s` cut to at most `max` bytes on a character boundary.
-pub fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut n = max;
-    while !s.is_char_boundary(n) {
-        n -= 1;
-    }
-    &s[..n]
-}
+pub use logmind_protocol::cut;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -26,6 +26,18 @@ pub const ENCODING_LZ4: &str = "lz4";
 /// Default cap on a decompressed batch (64 MiB): anything larger is refused, never allocated.
 pub const DEFAULT_MAX_DECOMPRESSED: usize = 64 << 20;
 
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut n = max;
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
 /// The indexer's answer to a successful ingest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IngestResponse {
@@ -40,4 +52,19 @@ pub struct IngestResponse {
 pub struct ErrorBody {
     /// Human-readable message naming what failed and on which input.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cut_stays_on_character_boundaries() {
+        assert_eq!(cut("abc", 5), "abc");
+        assert_eq!(cut("abc", 2), "ab");
+        // "é" is two bytes: a cut inside it falls back before it.
+        assert_eq!(cut("aéb", 2), "a");
+        assert_eq!(cut("aéb", 3), "aé");
+        assert_eq!(cut("é", 0), "");
+    }
 }

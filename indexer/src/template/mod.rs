@@ -262,11 +262,7 @@ fn cap(line: &str, max: usize) -> &str {
     if line.len() <= max {
         return line;
     }
-    let mut end = max;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    let head = &line[..end];
+    let head = logmind_protocol::cut(line, max);
     match head.rfind(|c: char| c.is_ascii_whitespace()) {
         Some(ws) if ws > 0 => &head[..ws],
         _ => head,

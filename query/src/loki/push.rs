@@ -210,13 +210,8 @@ pub fn to_record(
 fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, IndexerError> {
     let log = crate::logql::parse_log(s).map_err(|e| {
         // The labels quoted in the message are cut: they may be up to `MAX_LABELS_BYTES`.
-        let mut shown = s.to_string();
-        if shown.len() > 200 {
-            let cut = (0..=200)
-                .rev()
-                .find(|&i| shown.is_char_boundary(i))
-                .unwrap_or(0);
-            shown.truncate(cut);
+        let mut shown = logmind_protocol::cut(s, 200).to_string();
+        if shown.len() < s.len() {
             shown.push('…');
         }
         bad(format!("stream labels {shown:?}: {e}"))

@@ -155,13 +155,8 @@ impl Template {
                 }
             }
         }
-        if out.len() > cap {
-            let mut cut = cap;
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            out.truncate(cut);
-        }
+        let n = logmind_protocol::cut(&out, cap).len();
+        out.truncate(n);
         out
     }
 }
