@@ -124,6 +124,10 @@ impl Indexer {
             commit_interval: opts.commit_interval,
             handed_bytes: 0,
             max_handed_bytes: opts.max_pending_bytes,
+            seen_lsn: 0,
+            failed: None,
+            failures: 0,
+            faults: opts.faults.clone(),
         };
         let mut replayed = 0u64;
         let lsn_floor = store
@@ -145,6 +149,7 @@ impl Indexer {
             Ok(())
         })?;
         pipeline.last_lsn = pipeline.last_lsn.max(next_lsn - 1);
+        pipeline.seen_lsn = pipeline.last_lsn;
         pipeline.wal = Some(wal.clone());
         pipeline.commit()?;
         tracing::info!(data_dir = %dir.display(), replayed, next_lsn, partitions = store.partitions().len(), "indexer opened");
@@ -246,6 +251,11 @@ impl Indexer {
                 "agent id must be 1 to {MAX_AGENT_BYTES} bytes, got {}",
                 agent.len()
             )));
+        }
+        if self.health.failed.load(Ordering::SeqCst) {
+            // The WAL keeps what was acknowledged; new batches wait at their agents until indexing recovered.
+            let why = self.health.error.lock().clone().unwrap_or_default();
+            return Err(IndexerError::Unavailable(why));
         }
         let now = self.opts.clock.now_ns();
         let retention = &self.opts.retention;

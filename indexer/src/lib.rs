@@ -29,7 +29,7 @@ pub mod wal_writer;
 pub use auth::{check_token, AuthError, AuthTokens, Role};
 pub use error::IndexerError;
 pub use indexer::{Indexer, IngestOutcome};
-pub use options::{Clock, IndexerOptions, ManualClock, RetentionPolicy, SystemClock};
+pub use options::{Clock, Faults, IndexerOptions, ManualClock, RetentionPolicy, SystemClock};
 pub use retention::RetentionReport;
 pub use snapshot::{restore, RestoreReport, SnapshotReport};
 pub use store::{PartitionSearcher, Store};

@@ -87,6 +87,10 @@ pub struct Metrics {
     pub wal_errors: AtomicU64,
     /// Commit failures.
     pub commit_errors: AtomicU64,
+    /// Indexing failures (each drops uncommitted documents and indexes the WAL again).
+    pub index_failures: AtomicU64,
+    /// Recoveries from an indexing failure by indexing the WAL again.
+    pub index_recoveries: AtomicU64,
     /// fsync latency.
     pub fsync_latency: Histogram,
     /// tantivy commit latency (all partitions of one cycle).
@@ -205,6 +209,18 @@ impl Metrics {
             "logmind_commit_errors_total",
             "Index commit failures.",
             &self.commit_errors,
+        );
+        counter(
+            &mut o,
+            "logmind_index_failures_total",
+            "Indexing failures: uncommitted documents dropped, ingest refused until the WAL is indexed again.",
+            &self.index_failures,
+        );
+        counter(
+            &mut o,
+            "logmind_index_recoveries_total",
+            "Recoveries from an indexing failure by indexing the WAL again.",
+            &self.index_recoveries,
         );
         self.fsync_latency
             .render("logmind_wal_fsync_seconds", "WAL fsync latency.", &mut o);

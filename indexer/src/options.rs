@@ -124,6 +124,31 @@ pub struct IndexerOptions {
     pub admin_tokens: Vec<String>,
     /// Source of time.
     pub clock: Arc<dyn Clock>,
+    /// Fault injection for tests (off unless a test arms it).
+    #[doc(hidden)]
+    pub faults: Faults,
+}
+
+/// Fault injection for tests. While `drop_documents` is set, the indexing thread's hand-over of documents to
+/// tantivy fails and the documents are dropped, as they are when a tantivy worker fails (disk full, I/O error).
+#[doc(hidden)]
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    drop_documents: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Faults {
+    /// Arms or disarms the hand-over failure.
+    pub fn drop_documents(&self, on: bool) {
+        self.drop_documents
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the hand-over fails now.
+    pub(crate) fn dropping_documents(&self) -> bool {
+        self.drop_documents
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for IndexerOptions {
@@ -162,6 +187,7 @@ impl Default for IndexerOptions {
             query_tokens: Vec::new(),
             admin_tokens: Vec::new(),
             clock: Arc::new(SystemClock),
+            faults: Faults::default(),
         }
     }
 }

@@ -5,6 +5,12 @@
 //! `commit_interval` saves the template state, then commits each written partition with the LSN it now holds as
 //! the commit payload, reloads readers, and lets the WAL drop segments every partition has committed past.
 //! Retention and snapshots run on this thread too, so they never race a writer.
+//!
+//! A failure to index or commit is sticky. tantivy may have dropped documents it had queued (a worker that
+//! failed), so the thread discards every writer's uncommitted documents, stops committing (the WAL keeps
+//! every batch since the last commit), refuses ingest with 503 and, with backoff, indexes those batches
+//! again from the WAL. Only a commit after that replay clears the failure; before, a later commit could have
+//! recorded a dropped batch as committed and let the WAL delete it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::error::{IndexerError, Result};
 use crate::metrics::Metrics;
-use crate::options::dur_ns;
+use crate::options::{dur_ns, Faults};
 use crate::retention::RetentionReport;
 use crate::snapshot::SnapshotReport;
 use crate::store::{set_committed, Partition, Store};
@@ -45,8 +51,10 @@ pub enum Msg {
 /// Health of the index side, shared with the HTTP layer.
 #[derive(Debug, Default)]
 pub struct IndexHealth {
-    /// Last commit failure, cleared by the next success.
+    /// Last indexing or commit failure, cleared once indexing recovered.
     pub error: Mutex<Option<String>>,
+    /// Indexing failed and has not recovered yet: ingest is refused.
+    pub failed: std::sync::atomic::AtomicBool,
     /// Wall time (ns) of the last successful commit.
     pub last_commit_ns: AtomicI64,
     /// Highest LSN indexed.
@@ -71,6 +79,7 @@ pub(crate) struct OpenWriter {
     queued: Vec<UserOperation<TantivyDocument>>,
     pub(crate) dirty: bool,
     pub(crate) last_write: Instant,
+    faults: Faults,
 }
 
 impl OpenWriter {
@@ -78,6 +87,12 @@ impl OpenWriter {
     fn hand_over(&mut self) -> Result<()> {
         if self.queued.is_empty() {
             return Ok(());
+        }
+        if self.faults.dropping_documents() {
+            self.queued.clear();
+            return Err(IndexerError::Unavailable(
+                "injected fault: documents dropped".into(),
+            ));
         }
         if let Err(e) = self.writer.run(self.queued.drain(..)) {
             return Err(IndexerError::index("add documents", &self.partition.dir)(e));
@@ -107,7 +122,24 @@ pub struct Pipeline {
     /// Past this, a batch is followed by a commit (which waits until tantivy has indexed everything queued)
     /// instead of waiting for the timer: `max_pending_bytes`.
     pub(crate) max_handed_bytes: u64,
+    /// Highest LSN received: every batch up to it is durable in the WAL.
+    pub(crate) seen_lsn: u64,
+    /// Set while indexing has failed and not yet recovered (see the module docs).
+    pub(crate) failed: Option<Failure>,
+    /// Failures since the last recovery (sets the backoff).
+    pub(crate) failures: u32,
+    pub(crate) faults: Faults,
 }
+
+/// A sticky indexing failure.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    error: String,
+    next_try: Instant,
+}
+
+/// Longest wait between two attempts to index again from the WAL.
+const MAX_RECOVERY_BACKOFF: Duration = Duration::from_secs(30);
 
 /// About what a record's document takes in tantivy's queue: its text twice (indexed fields and the stored JSON)
 /// plus the fixed parts.
@@ -143,14 +175,7 @@ impl Pipeline {
                 bytes = self.handed_bytes,
                 "committing early: documents queued since the last commit"
             );
-            if let Err(e) = self.commit() {
-                // During replay (no WAL attached yet) the failure must stop the open, as a failed final commit
-                // does: a later commit would record these records as committed and truncate their WAL.
-                if self.wal.is_none() {
-                    return Err(e);
-                }
-                tracing::error!(error = %e, "early commit failed; will retry");
-            }
+            self.commit()?;
         }
         Ok(added)
     }
@@ -199,6 +224,7 @@ impl Pipeline {
                     queued: Vec::with_capacity(ADD_GROUP),
                     dirty: false,
                     last_write: Instant::now(),
+                    faults: self.faults.clone(),
                 },
             );
             self.health
@@ -211,7 +237,11 @@ impl Pipeline {
     }
 
     /// Commits every written partition with the current LSN as payload, reloads readers, truncates the WAL.
+    /// While indexing has failed, nothing is committed: see [`Pipeline::recover`].
     pub fn commit(&mut self) -> Result<u64> {
+        if let Some(f) = &self.failed {
+            return Err(IndexerError::Unavailable(f.error.clone()));
+        }
         let started = Instant::now();
         let dirty: Vec<i64> = self
             .writers
@@ -223,7 +253,10 @@ impl Pipeline {
             // Templates first: every record of this commit has trained the miner, so after a crash the
             // persisted miner knows them all and replayed records map to the same ids.
             if self.store.templates().is_dirty() {
-                self.store.templates().save(&self.templates_path)?;
+                if let Err(e) = self.store.templates().save(&self.templates_path) {
+                    self.fail(&IndexerError::from(e));
+                    return Err(IndexerError::Unavailable(self.failure_text()));
+                }
             }
             let payload = format!("{{\"lsn\":{}}}", self.last_lsn);
             for start in dirty {
@@ -238,7 +271,7 @@ impl Pipeline {
                 if let Err(e) = res {
                     self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
                     let err = IndexerError::index("commit", &dir)(e);
-                    *self.health.error.lock() = Some(err.to_string());
+                    self.fail(&err);
                     return Err(err);
                 }
                 set_committed(&w.partition, self.last_lsn);
@@ -248,7 +281,6 @@ impl Pipeline {
                 }
             }
             self.metrics.commit_latency.observe(started.elapsed());
-            *self.health.error.lock() = None;
             self.health
                 .last_commit_ns
                 .store(self.store.clock().now_ns(), Ordering::Relaxed);
@@ -297,21 +329,128 @@ impl Pipeline {
         }
     }
 
+    /// Makes an indexing failure sticky: drops every writer with its uncommitted documents (tantivy may have
+    /// lost some of them already), refuses commits and ingest until [`Pipeline::recover`] has indexed the WAL
+    /// again. During the WAL replay of an open it only drops the writers: the open fails.
+    pub(crate) fn fail(&mut self, e: &IndexerError) {
+        self.failures = self.failures.saturating_add(1);
+        let backoff =
+            Duration::from_secs(1 << (self.failures - 1).min(5)).min(MAX_RECOVERY_BACKOFF);
+        let error = format!(
+            "indexing failed, uncommitted batches are indexed again from the WAL (retry in {}s, failure {}): {e}",
+            backoff.as_secs(),
+            self.failures
+        );
+        tracing::error!(error = %e, retry_in_secs = backoff.as_secs(), failures = self.failures, lsn = self.seen_lsn,
+            "indexing failed: uncommitted documents dropped, ingest refused until the WAL is indexed again");
+        self.writers.clear();
+        self.handed_bytes = 0;
+        self.health.open_writers.store(0, Ordering::Relaxed);
+        self.metrics.index_failures.fetch_add(1, Ordering::Relaxed);
+        *self.health.error.lock() = Some(error.clone());
+        self.health.failed.store(true, Ordering::SeqCst);
+        self.failed = Some(Failure {
+            error,
+            next_try: Instant::now() + backoff,
+        });
+    }
+
+    fn failure_text(&self) -> String {
+        self.failed
+            .as_ref()
+            .map_or_else(|| "indexing failed".to_string(), |f| f.error.clone())
+    }
+
+    /// Commits, or after a failure indexes every batch since the last commit again from the WAL and then
+    /// commits. Answers the committed LSN.
+    pub fn recover(&mut self) -> Result<u64> {
+        if self.failed.take().is_none() {
+            return self.commit();
+        }
+        let res = self
+            .replay_wal()
+            .and_then(|n| self.commit().map(|lsn| (n, lsn)));
+        match res {
+            Ok((replayed, lsn)) => {
+                tracing::info!(
+                    replayed,
+                    lsn,
+                    failures = self.failures,
+                    "indexing recovered from the WAL"
+                );
+                self.failures = 0;
+                self.metrics
+                    .index_recoveries
+                    .fetch_add(1, Ordering::Relaxed);
+                *self.health.error.lock() = None;
+                self.health.failed.store(false, Ordering::SeqCst);
+                Ok(lsn)
+            }
+            Err(e) => {
+                if self.failed.is_none() {
+                    self.fail(&e);
+                }
+                Err(IndexerError::Unavailable(self.failure_text()))
+            }
+        }
+    }
+
+    /// Indexes every WAL entry up to the last LSN received (each partition skips what it has committed).
+    /// Answers the records indexed.
+    fn replay_wal(&mut self) -> Result<u64> {
+        let Some(wal) = self.wal.clone() else {
+            return Ok(0);
+        };
+        let through = self.seen_lsn;
+        let committed = self.health.committed_lsn.load(Ordering::Relaxed);
+        let mut replayed = 0;
+        let mut last = committed;
+        for (_, path) in crate::wal::list_segments(&wal.dir)? {
+            let (entries, _) = crate::wal::read_segment_through(&path, through)?;
+            for entry in entries {
+                last = last.max(entry.lsn);
+                match logmind_protocol::decode_ndjson(&entry.body) {
+                    Ok(records) => replayed += self.index_records(entry.lsn, &records)?,
+                    Err(e) => {
+                        tracing::error!(lsn = entry.lsn, error = %e, "undecodable wal entry skipped")
+                    }
+                }
+            }
+        }
+        if last < through {
+            return Err(IndexerError::Corrupt {
+                what: "wal",
+                path: wal.dir.display().to_string(),
+                reason: format!(
+                    "it ends at lsn {last}, but batches up to {through} were made durable"
+                ),
+            });
+        }
+        self.last_lsn = self.last_lsn.max(through);
+        Ok(replayed)
+    }
+
     /// Runs the thread until shutdown.
     pub fn run(mut self, rx: Receiver<Msg>) {
         let mut next_commit = Instant::now() + self.commit_interval;
         loop {
-            let wait = next_commit.saturating_duration_since(Instant::now());
+            let due = self.failed.as_ref().map_or(next_commit, |f| f.next_try);
+            let wait = due.saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(Msg::Batch(b)) => {
-                    if let Err(e) = self.index_records(b.lsn, &b.records) {
-                        tracing::error!(lsn = b.lsn, error = %e, "indexing a batch failed; it stays in the wal");
-                        *self.health.error.lock() = Some(e.to_string());
+                    self.seen_lsn = self.seen_lsn.max(b.lsn);
+                    // After a failure, batches wait in the WAL for the replay.
+                    if self.failed.is_none() {
+                        if let Err(e) = self.index_records(b.lsn, &b.records) {
+                            if self.failed.is_none() {
+                                self.fail(&e);
+                            }
+                        }
                     }
                     self.pending.fetch_sub(b.pending, Ordering::Relaxed);
                 }
                 Ok(Msg::Commit(tx)) => {
-                    let _ = tx.send(self.commit());
+                    let _ = tx.send(self.recover());
                 }
                 Ok(Msg::Retention(tx)) => {
                     let report = self.run_retention();
@@ -335,7 +474,11 @@ impl Pipeline {
                     return;
                 }
             }
-            if Instant::now() >= next_commit {
+            if let Some(f) = &self.failed {
+                if Instant::now() >= f.next_try {
+                    let _ = self.recover();
+                }
+            } else if Instant::now() >= next_commit {
                 self.commit_logged();
                 self.close_idle();
                 next_commit = Instant::now() + self.commit_interval;

@@ -139,6 +139,13 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 
 /// Reads a whole segment: its valid entries and the length of the valid prefix.
 pub fn read_segment(path: &Path) -> Result<(Vec<WalEntry>, u64)> {
+    read_segment_through(path, u64::MAX)
+}
+
+/// Reads a segment's entries up to LSN `through`. Below `u64::MAX` the segment may be growing (the indexing
+/// thread reads what the writer made durable while it appends more), so an entry cut short after them is no
+/// corruption and is not reported.
+pub fn read_segment_through(path: &Path, through: u64) -> Result<(Vec<WalEntry>, u64)> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -147,17 +154,20 @@ pub fn read_segment(path: &Path) -> Result<(Vec<WalEntry>, u64)> {
     let mut at = 0usize;
     while at < bytes.len() {
         match decode_entry(&bytes[at..]) {
+            Some((e, _)) if e.lsn > through => break,
             Some((e, n)) => {
                 entries.push(e);
                 at += n;
             }
             None => {
-                tracing::warn!(
-                    segment = %path.display(),
-                    offset = at,
-                    trailing = bytes.len() - at,
-                    "wal segment ends with a torn or corrupt entry; ignoring the rest"
-                );
+                if through == u64::MAX {
+                    tracing::warn!(
+                        segment = %path.display(),
+                        offset = at,
+                        trailing = bytes.len() - at,
+                        "wal segment ends with a torn or corrupt entry; ignoring the rest"
+                    );
+                }
                 break;
             }
         }

@@ -4,6 +4,7 @@
 
 mod common;
 mod crash_kill9;
+mod index_failure;
 mod ingest_http;
 mod retention;
 mod snapshot;
