@@ -18,6 +18,8 @@ pub struct QueryBuilder {
     pub timeout: String,
     /// Longest accepted regular expression.
     pub max_regex_bytes: RawSize,
+    /// Most live tails (`/loki/api/v1/tail`) at once.
+    pub max_tails: u64,
 }
 
 impl Default for QueryBuilder {
@@ -28,6 +30,7 @@ impl Default for QueryBuilder {
             default_limit: 100,
             timeout: "30s".into(),
             max_regex_bytes: "4KiB".into(),
+            max_tails: 10,
         }
     }
 }
@@ -45,6 +48,8 @@ pub struct QueryConfig {
     pub timeout: HumanDuration,
     /// Longest accepted regular expression in a query (LogQL `|~` or `=~`).
     pub max_regex_bytes: ByteSize,
+    /// Most live tails at once (Loki's `max_concurrent_tail_requests`); one more is refused with 429.
+    pub max_tails: u64,
 }
 
 impl Default for QueryConfig {
@@ -64,6 +69,7 @@ impl QueryBuilder {
         let default_limit = c.at_least("query.default_limit", self.default_limit, 1);
         let timeout = c.duration("query.timeout", &self.timeout, Zero::Refuse);
         let max_regex_bytes = c.size("query.max_regex_bytes", &self.max_regex_bytes, Zero::Refuse);
+        let max_tails = c.at_least("query.max_tails", self.max_tails, 1);
         if let (Some(max), Some(def)) = (max_lines, default_limit) {
             if def > max {
                 c.push(crate::ConfigError::invalid(
@@ -82,6 +88,7 @@ impl QueryBuilder {
             default_limit: default_limit?,
             timeout: timeout?,
             max_regex_bytes: max_regex_bytes?,
+            max_tails: max_tails?,
         })
     }
 }

@@ -121,6 +121,7 @@ pub const KEYS: &[Key] = &[
     k("query.default_limit", Kind::Int),
     k("query.timeout", Kind::Duration),
     k("query.max_regex_bytes", Kind::Size),
+    k("query.max_tails", Kind::Int),
     k("auth.ingest_tokens", Kind::Tokens),
     k("auth.query_tokens", Kind::Tokens),
     k("auth.admin_tokens", Kind::Tokens),

@@ -20,6 +20,9 @@ pub enum QueryError {
     /// A configured limit was exceeded (time range, lines, regex size, memory).
     #[error("{0}")]
     Limit(String),
+    /// Too many requests of a kind at once (live tails); HTTP 429.
+    #[error("{0}")]
+    Busy(String),
     /// The query ran longer than the configured timeout.
     #[error("query timed out after {0:?}; narrow the time range or add filters")]
     Timeout(std::time::Duration),

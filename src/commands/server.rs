@@ -83,6 +83,7 @@ pub fn query_options(cfg: &Config) -> QueryOptions {
         default_limit: usize::try_from(q.default_limit).unwrap_or(usize::MAX),
         timeout: q.timeout.0,
         max_regex_bytes: usize::try_from(q.max_regex_bytes.0).unwrap_or(usize::MAX),
+        max_tails: usize::try_from(q.max_tails).unwrap_or(usize::MAX),
         ..QueryOptions::default()
     }
 }

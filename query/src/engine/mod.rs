@@ -47,6 +47,8 @@ pub struct QueryOptions {
     pub default_range: Duration,
     /// Queries scanning at once; more wait (within their timeout) for a slot.
     pub max_concurrent: usize,
+    /// Live tails at once; one more is refused (429).
+    pub max_tails: usize,
 }
 
 impl Default for QueryOptions {
@@ -61,6 +63,7 @@ impl Default for QueryOptions {
             max_buckets: 11_000,
             default_range: Duration::from_secs(7 * 86_400),
             max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            max_tails: 10,
         }
     }
 }
@@ -125,6 +128,7 @@ pub struct Engine {
     catalog: Arc<dyn Catalog>,
     opts: QueryOptions,
     slots: Arc<tokio::sync::Semaphore>,
+    tails: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -136,10 +140,22 @@ impl Engine {
     /// An engine over any catalog (tests and benchmarks use [`crate::catalog::DirCatalog`]).
     pub fn with_catalog(catalog: Arc<dyn Catalog>, opts: QueryOptions) -> Arc<Self> {
         let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrent.max(1)));
+        let tails = Arc::new(tokio::sync::Semaphore::new(opts.max_tails));
         Arc::new(Engine {
             catalog,
             opts,
             slots,
+            tails,
+        })
+    }
+
+    /// A place for one live tail, held as long as it runs; `Busy` when `max_tails` are running.
+    pub fn tail_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, QueryError> {
+        self.tails.clone().try_acquire_owned().map_err(|_| {
+            QueryError::Busy(format!(
+                "too many live tails: {} are running (query.max_tails); close one or retry later",
+                self.opts.max_tails
+            ))
         })
     }
 

@@ -14,6 +14,7 @@ impl QueryError {
             QueryError::BadRequest(_) | QueryError::Syntax { .. } | QueryError::Limit(_) => {
                 StatusCode::BAD_REQUEST
             }
+            QueryError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             QueryError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             // nginx's "client closed request": nobody reads it, but logs stay meaningful.
             QueryError::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),

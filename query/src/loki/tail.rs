@@ -42,7 +42,11 @@ pub async fn tail(
     let limit = p.usize("limit", 100)?.clamp(1, MAX_PER_POLL);
     let delay_ns = p.duration("delay_for")?.unwrap_or(0).min(5_000_000_000);
     let categorize = req.categorize;
-    Ok(ws.on_upgrade(move |socket| follow(state, socket, log, start, limit, delay_ns, categorize)))
+    let permit = state.engine.tail_permit()?;
+    Ok(ws.on_upgrade(move |socket| async move {
+        follow(state, socket, log, start, limit, delay_ns, categorize).await;
+        drop(permit);
+    }))
 }
 
 async fn follow(

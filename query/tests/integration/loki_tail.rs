@@ -99,3 +99,51 @@ async fn tail_streams_backlog_then_new_lines_once() {
     assert!(tokio_tungstenite::connect_async(&bad).await.is_err());
     s.indexer.shutdown().await.expect("shutdown");
 }
+
+/// Live tails are capped (`max_tails`, Loki's `max_concurrent_tail_requests`): one more is refused with 429
+/// before the upgrade, and a closed tail frees its place.
+#[tokio::test]
+async fn tails_beyond_the_limit_are_refused_until_one_closes() {
+    let opts = logmind_query::QueryOptions {
+        max_range: Duration::from_secs(40 * 86_400),
+        max_tails: 2,
+        ..logmind_query::QueryOptions::default()
+    };
+    let s = start_with(&[record(0, "api")], T0 + 100 * NS, None, opts, true).await;
+    let url = format!(
+        "{}/loki/api/v1/tail?query=%7Bapp%3D%22api%22%7D&start={T0}",
+        s.url.replace("http://", "ws://")
+    );
+    let first = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("first tail")
+        .0;
+    let second = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("second tail")
+        .0;
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 429);
+            let body =
+                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default()).to_string();
+            assert!(body.contains("query.max_tails"), "{body}");
+        }
+        other => panic!("a third tail was not refused: {other:?}"),
+    }
+    drop(second);
+    drop(first);
+    // The server notices the closed sockets within its poll (about a second).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "no place freed: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.indexer.shutdown().await.expect("shutdown");
+}
