@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::options::{dur_ns, Faults};
 use crate::retention::RetentionReport;
 use crate::snapshot::SnapshotReport;
-use crate::store::{set_committed, Partition, Store};
+use crate::store::{payload_lsn, set_committed, Partition, Store};
 use crate::wal_writer::{IndexBatch, WalState};
 
 /// Messages to the indexing thread.
@@ -254,6 +254,7 @@ impl Pipeline {
             // persisted miner knows them all and replayed records map to the same ids.
             if self.store.templates().is_dirty() {
                 if let Err(e) = self.store.templates().save(&self.templates_path) {
+                    self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
                     self.fail(&IndexerError::from(e));
                     return Err(IndexerError::Unavailable(self.failure_text()));
                 }
@@ -290,7 +291,10 @@ impl Pipeline {
             .committed_lsn
             .store(self.last_lsn, Ordering::Relaxed);
         if let Some(wal) = &self.wal {
-            wal.truncate_through(self.last_lsn)?;
+            // The commit holds: a segment not deleted now is deleted by a later commit.
+            if let Err(e) = wal.truncate_through(self.last_lsn) {
+                tracing::error!(error = %e, "deleting committed wal segments failed; will retry");
+            }
         }
         Ok(self.last_lsn)
     }
@@ -331,11 +335,15 @@ impl Pipeline {
 
     /// Makes an indexing failure sticky: drops every writer with its uncommitted documents (tantivy may have
     /// lost some of them already), refuses commits and ingest until [`Pipeline::recover`] has indexed the WAL
-    /// again. During the WAL replay of an open it only drops the writers: the open fails.
+    /// again. During the WAL replay of an open the open fails instead, and replays again when retried.
     pub(crate) fn fail(&mut self, e: &IndexerError) {
         self.failures = self.failures.saturating_add(1);
-        let backoff =
-            Duration::from_secs(1 << (self.failures - 1).min(5)).min(MAX_RECOVERY_BACKOFF);
+        // A corrupt WAL does not heal by itself: retried daily, so the error stays visible without the work.
+        let backoff = if matches!(e, IndexerError::Corrupt { .. }) {
+            Duration::from_secs(86_400)
+        } else {
+            Duration::from_secs(1 << (self.failures - 1).min(5)).min(MAX_RECOVERY_BACKOFF)
+        };
         let error = format!(
             "indexing failed, uncommitted batches are indexed again from the WAL (retry in {}s, failure {}): {e}",
             backoff.as_secs(),
@@ -345,6 +353,15 @@ impl Pipeline {
             "indexing failed: uncommitted documents dropped, ingest refused until the WAL is indexed again");
         self.writers.clear();
         self.handed_bytes = 0;
+        // What is committed is what each partition's commit on disk says: a commit that reported an error may
+        // still have written its meta.json, and the replay must not add those documents again.
+        for p in self.store.partitions() {
+            set_committed(&p, payload_lsn(&p.index));
+        }
+        self.last_lsn = self.health.committed_lsn.load(Ordering::Relaxed);
+        self.health
+            .indexed_lsn
+            .store(self.last_lsn, Ordering::Relaxed);
         self.health.open_writers.store(0, Ordering::Relaxed);
         self.metrics.index_failures.fetch_add(1, Ordering::Relaxed);
         *self.health.error.lock() = Some(error.clone());
@@ -395,20 +412,33 @@ impl Pipeline {
         }
     }
 
-    /// Indexes every WAL entry up to the last LSN received (each partition skips what it has committed).
-    /// Answers the records indexed.
+    /// Indexes every WAL entry after the last commit up to the last LSN received (each partition skips what it
+    /// has committed). LSNs after a commit are dense: a gap is a damaged segment, and an error rather than a
+    /// commit that would let the WAL delete what was never indexed. Answers the records indexed.
     fn replay_wal(&mut self) -> Result<u64> {
         let Some(wal) = self.wal.clone() else {
             return Ok(0);
         };
         let through = self.seen_lsn;
-        let committed = self.health.committed_lsn.load(Ordering::Relaxed);
+        let mut last = self.health.committed_lsn.load(Ordering::Relaxed);
         let mut replayed = 0;
-        let mut last = committed;
         for (_, path) in crate::wal::list_segments(&wal.dir)? {
             let (entries, _) = crate::wal::read_segment_through(&path, through)?;
             for entry in entries {
-                last = last.max(entry.lsn);
+                if entry.lsn <= last {
+                    continue;
+                }
+                if entry.lsn != last + 1 {
+                    return Err(IndexerError::Corrupt {
+                        what: "wal segment",
+                        path: path.display().to_string(),
+                        reason: format!(
+                            "lsn {} follows {last}: acknowledged batches are missing",
+                            entry.lsn
+                        ),
+                    });
+                }
+                last = entry.lsn;
                 match logmind_protocol::decode_ndjson(&entry.body) {
                     Ok(records) => replayed += self.index_records(entry.lsn, &records)?,
                     Err(e) => {
@@ -470,7 +500,9 @@ impl Pipeline {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.commit_logged();
+                    if self.failed.is_none() {
+                        self.commit_logged();
+                    }
                     return;
                 }
             }

@@ -25,8 +25,10 @@ async fn documents_dropped_by_a_failed_writer_are_indexed_again_from_the_wal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::default();
     let mut o = IndexerOptions::new(dir.path());
-    o.commit_interval = Duration::from_millis(100);
-    // ~8 KiB batches in 16 KiB segments: commits delete segments all along.
+    // Commits only when asked (and when recovering): the documents handed to tantivy before the fault are
+    // uncommitted when it strikes.
+    o.commit_interval = Duration::from_secs(3600);
+    // ~8 KiB batches in 16 KiB segments: commits delete segments.
     o.wal_segment_bytes = 16 << 10;
     o.faults = faults.clone();
     let (idx, base, server) = serve(o.clone()).await;
@@ -42,6 +44,13 @@ async fn documents_dropped_by_a_failed_writer_are_indexed_again_from_the_wal() {
     }
     idx.commit().await.expect("commit");
     assert_eq!(idx.store().num_docs(), 200);
+    // Handed to tantivy, not committed.
+    for _ in 0..5 {
+        let (st, _, _) = post(&client, &base, Some("a"), Some(seq), batch(now, seq), &[]).await;
+        assert_eq!(st, 200);
+        acked.push(seq);
+        seq += 1;
+    }
 
     // The writer drops what it is handed. Batches are still acknowledged (they are in the WAL) until the
     // indexing thread has seen the failure; from then on ingest answers 503 with Retry-After.
@@ -127,6 +136,17 @@ async fn documents_dropped_by_a_failed_writer_are_indexed_again_from_the_wal() {
         expect,
         "every acknowledged record exactly once"
     );
+    let wal_files = std::fs::read_dir(dir.path().join("wal"))
+        .expect("wal dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".wal"))
+        })
+        .count();
+    assert!(
+        wal_files <= 2,
+        "{wal_files} wal segments left after the commit"
+    );
     let metrics = client
         .get(format!("{base}/metrics"))
         .send()
@@ -150,7 +170,47 @@ async fn documents_dropped_by_a_failed_writer_are_indexed_again_from_the_wal() {
     drop(idx);
 
     // A restart replays nothing twice.
-    let idx = logmind_indexer::Indexer::open(o).await.expect("reopen");
+    let idx = logmind_indexer::Indexer::open(o.clone())
+        .await
+        .expect("reopen");
+    assert_eq!(count(&idx), expect);
+
+    // Failed again and stopped before it recovered: the next open indexes the WAL.
+    faults.drop_documents(true);
+    let mut expect = expect;
+    let mut seq = refused_at + 5;
+    loop {
+        match idx
+            .ingest(
+                "a",
+                seq,
+                (0..20)
+                    .map(|i| record(now, "shop", seq * 100 + i))
+                    .collect(),
+            )
+            .await
+        {
+            Ok(out) => {
+                assert_eq!(out.accepted, 20);
+                expect.extend((0..20).map(|i| (seq * 100 + i, 1)));
+            }
+            Err(e) => {
+                assert_eq!(e.status(), 503, "{e}");
+                break;
+            }
+        }
+        seq += 1;
+        assert!(seq < refused_at + 1_000, "ingest never refused");
+    }
+    assert!(
+        idx.shutdown().await.is_err(),
+        "a failed indexer cannot commit at shutdown"
+    );
+    drop(idx);
+    faults.drop_documents(false);
+    let idx = logmind_indexer::Indexer::open(o)
+        .await
+        .expect("reopen after the failure");
     assert_eq!(count(&idx), expect);
     idx.shutdown().await.expect("shutdown");
 }
