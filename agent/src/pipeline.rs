@@ -33,6 +33,9 @@ const MAX_IDLE: Duration = Duration::from_millis(100);
 const MIN_SCAN_GAP: Duration = Duration::from_millis(100);
 /// How often the checkpoint is written when something changed.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Sooner when the spool has no file left to reuse and acknowledged entries wait for a checkpoint to free
+/// theirs: a checkpoint costs less than creating (and later deleting) a file per batch.
+const RECYCLE_GAP: Duration = Duration::from_millis(100);
 /// Identities not seen for this long (seconds) and not being read are forgotten.
 const FORGET_AFTER_SECS: u64 = 3600;
 
@@ -185,7 +188,12 @@ impl Pipeline {
             {
                 self.seal_logged();
             }
-            if now - last_cp >= CHECKPOINT_EVERY && (self.changed || self.spool.has_done()) {
+            let elapsed = now - last_cp;
+            let due = (elapsed >= CHECKPOINT_EVERY && (self.changed || self.spool.has_done()))
+                || (elapsed >= RECYCLE_GAP
+                    && self.spool.out_of_free_files()
+                    && self.spool.has_done());
+            if due {
                 match self.checkpoint() {
                     Ok(()) => last_cp = now,
                     Err(e) => error!(error = %e, "checkpoint failed; retrying"),

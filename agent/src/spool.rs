@@ -246,6 +246,11 @@ impl Spool {
         }
     }
 
+    /// Whether no removed entry's file is left to write the next entry over.
+    pub fn out_of_free_files(&self) -> bool {
+        self.free.lock().files.is_empty()
+    }
+
     /// Whether any entry is acknowledged or rejected and waits for a checkpoint to be removed.
     pub fn has_done(&self) -> bool {
         self.index
