@@ -26,6 +26,9 @@ use parking_lot::Mutex;
 struct Recv {
     seen: Mutex<HashSet<(String, u64)>>,
     lines: AtomicU64,
+    /// NDJSON bytes received (decompressed) and their lz4 frames' bytes.
+    ndjson: AtomicU64,
+    lz4: AtomicU64,
 }
 
 async fn ingest(State(s): State<Arc<Recv>>, h: HeaderMap, body: Bytes) -> String {
@@ -43,6 +46,8 @@ async fn ingest(State(s): State<Arc<Recv>>, h: HeaderMap, body: Bytes) -> String
     let n = memchr::memchr_iter(b'\n', &raw).count() as u64;
     if s.seen.lock().insert((agent, seq)) {
         s.lines.fetch_add(n, Ordering::Relaxed);
+        s.ndjson.fetch_add(raw.len() as u64, Ordering::Relaxed);
+        s.lz4.fetch_add(body.len() as u64, Ordering::Relaxed);
         format!(r#"{{"accepted":{n},"duplicate":false}}"#)
     } else {
         r#"{"accepted":0,"duplicate":true}"#.to_string()
@@ -160,6 +165,10 @@ async fn run_case(
     let (bytes, lines) = generate(root.path(), docker, files, bytes_each);
     let grep = grep_baseline(root.path());
     let base = recv.lines.load(Ordering::Relaxed);
+    let (ndjson0, lz40) = (
+        recv.ndjson.load(Ordering::Relaxed),
+        recv.lz4.load(Ordering::Relaxed),
+    );
     let started = Instant::now();
     let mut child = spawn(url, data.path(), root.path(), name);
     let deadline = started + Duration::from_secs(600);
@@ -170,18 +179,25 @@ async fn run_case(
     let (user, sys, hwm) = proc_usage(child.id());
     let cpu = user + sys;
     let got = recv.lines.load(Ordering::Relaxed) - base;
+    let ndjson = (recv.ndjson.load(Ordering::Relaxed) - ndjson0) as f64;
+    let lz4 = (recv.lz4.load(Ordering::Relaxed) - lz40) as f64;
     let _ = child.kill();
     let _ = child.wait();
     println!(
         "{name}: {files} files, {:.1} MB, {lines} lines (received {got}) in {wall:.2}s wall: {:.1} MB/s wall, \
          agent cpu {cpu:.2}s (user {user:.2}, system {sys:.2}) => {:.1} MB/s per core; peak RSS {:.1} MiB; \
-         baseline grep -rc ERROR {:.0} MB/s (agent per core = {:.3}x grep)",
+         baseline grep -rc ERROR {:.0} MB/s (agent per core = {:.3}x grep); shipped {:.1} MB of NDJSON ({:.2}x the \
+         input) as {:.1} MB of lz4 ({:.2}x the input)",
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / wall,
         bytes as f64 / 1e6 / cpu.max(0.01),
         hwm as f64 / 1024.0,
         bytes as f64 / 1e6 / grep,
         grep / cpu.max(0.01),
+        ndjson / 1e6,
+        ndjson / (bytes as f64).max(1.0),
+        lz4 / 1e6,
+        lz4 / (bytes as f64).max(1.0),
     );
 }
 

@@ -95,6 +95,13 @@ impl<'a> Found<'a> {
     fn ids_missing(&self) -> bool {
         self.request_id.is_empty() || self.user_id.is_empty() || self.trace_id.is_empty()
     }
+
+    /// The kinds of id still empty, as bits (1 << [`ids::REQUEST`], …).
+    pub(crate) fn missing_ids(&self) -> u8 {
+        u8::from(self.request_id.is_empty()) << ids::REQUEST
+            | u8::from(self.user_id.is_empty()) << ids::USER
+            | u8::from(self.trace_id.is_empty()) << ids::TRACE
+    }
 }
 
 /// An empty vector of another lifetime in the allocation of `v` (the standard library collects a

@@ -12,6 +12,8 @@ pub struct IdKeys<'o> {
     lists: [&'o [String]; 3],
     lens: u64,
     firsts: u128,
+    /// The last bytes of the keys (non-ASCII ones as bit 127).
+    lasts: u128,
 }
 
 /// Index of the request id in [`IdKeys::kind`]'s answer.
@@ -29,15 +31,17 @@ impl<'o> IdKeys<'o> {
             &opts.user_id_keys[..],
             &opts.trace_id_keys[..],
         ];
-        let (mut lens, mut firsts) = (0u64, 0u128);
+        let (mut lens, mut firsts, mut lasts) = (0u64, 0u128, 0u128);
         for k in lists.iter().flat_map(|l| l.iter()) {
             lens |= 1 << k.len().min(63);
             firsts |= 1 << k.as_bytes().first().map_or(0, |&c| c.min(127));
+            lasts |= 1 << k.as_bytes().last().map_or(0, |&c| c.min(127));
         }
         IdKeys {
             lists,
             lens,
             firsts,
+            lasts,
         }
     }
 
@@ -59,9 +63,12 @@ pub fn scan_free_text<'a>(
     max_bytes: usize,
     out: &mut Found<'a>,
 ) {
-    for_each_keyed(
+    // Kinds still empty: a key of a filled kind is passed over before its value is read.
+    let missing = std::cell::Cell::new(out.missing_ids());
+    for_each_keyed_ending(
         message,
-        |key| keys.kind(key).is_some(),
+        keys.lasts,
+        |key| keys.kind(key).is_some_and(|k| missing.get() & (1 << k) != 0),
         |key, value| {
             let kind = keys.kind(key);
             let slot = match kind {
@@ -78,6 +85,7 @@ pub fn scan_free_text<'a>(
                 };
                 *slot = Cow::Borrowed(cut(v, max_bytes));
             }
+            missing.set(out.missing_ids());
             !out.request_id.is_empty() && !out.user_id.is_empty() && !out.trace_id.is_empty()
         },
     );
@@ -92,6 +100,18 @@ const MAX_VALUE_SCAN: usize = 1024;
 pub fn for_each_keyed<'a>(
     message: &'a str,
     wanted: impl Fn(&str) -> bool,
+    f: impl FnMut(&'a str, &'a str) -> bool,
+) {
+    for_each_keyed_ending(message, u128::MAX, wanted, f);
+}
+
+/// [`for_each_keyed`] for keys whose last byte is in `lasts` (bit `c` for an ASCII byte `c`, bit 127 for any
+/// other): a separator after any other byte is passed over before its key is read — most of them in logfmt and
+/// JSON lines, where every key has one.
+pub fn for_each_keyed_ending<'a>(
+    message: &'a str,
+    lasts: u128,
+    wanted: impl Fn(&str) -> bool,
     mut f: impl FnMut(&'a str, &'a str) -> bool,
 ) {
     let b = message.as_bytes();
@@ -105,6 +125,9 @@ pub fn for_each_keyed<'a>(
         }
         if e > 0 && b[e - 1] == b'"' {
             e -= 1;
+        }
+        if e == 0 || lasts & (1 << b[e - 1].min(127)) == 0 {
+            continue;
         }
         let mut s = e;
         while s > 0 && is_word_byte(b[s - 1]) {

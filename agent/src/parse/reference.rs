@@ -158,6 +158,10 @@ fn token() -> impl Strategy<Value = String> {
         Just("uid".to_string()),
         Just("trace_id".to_string()),
         Just("traceparent".to_string()),
+        Just("id".to_string()),
+        Just("user".to_string()),
+        Just("x-request-id".to_string()),
+        Just("xrequest_id".to_string()),
         Just("level".to_string()),
         Just("log.level".to_string()),
         Just("msg".to_string()),
@@ -207,6 +211,20 @@ proptest! {
             ExtractOptions { max_fields: 3, max_field_bytes: 5, ..ExtractOptions::default() }
         } else {
             ExtractOptions::default()
+        };
+        prop_assert_eq!(extract(&m, &opts), extract_reference(&m, &opts));
+    }
+
+    /// Configured keys inside other keys, of two kinds, with a non-word byte, with unusual last bytes: the
+    /// scan's last-byte and filled-kind filters must never pass over a key the reference finds.
+    #[test]
+    fn extract_equals_the_reference_with_other_keys(m in message()) {
+        let v = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let opts = ExtractOptions {
+            request_id_keys: v(&["request_id", "id", "x-request-id", "xrequest_id"]),
+            user_id_keys: v(&["user", "user_id", "id", "usé"]),
+            trace_id_keys: v(&["trace_id", "d", "traceparent", "lvl"]),
+            ..ExtractOptions::default()
         };
         prop_assert_eq!(extract(&m, &opts), extract_reference(&m, &opts));
     }
