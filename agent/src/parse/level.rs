@@ -38,8 +38,11 @@ pub fn detect(message: &str) -> Option<Level> {
         return Some(l);
     }
     let mut keyed = None;
-    super::ids::for_each_keyed(
+    // Only a separator after `l` or `y` can follow one of these keys.
+    const LAST_BYTES: u128 = 1 << b'l' | 1 << b'y';
+    super::ids::for_each_keyed_ending(
         message,
+        LAST_BYTES,
         |k| matches!(k, "level" | "lvl" | "severity"),
         |_, v| {
             keyed = word_level(v);
@@ -104,7 +107,9 @@ fn header_tokens(s: &str) -> Option<Level> {
     let mut after_time = false;
     let mut only_time = true;
     for tok in s.split_ascii_whitespace().take(HEADER_TOKENS) {
-        if let Some((k, v)) = tok.split_once('=') {
+        // Tokens are short: a byte loop beats `split_once`'s searcher set-up.
+        if let Some(eq) = tok.bytes().position(|c| c == b'=') {
+            let (k, v) = (&tok[..eq], &tok[eq + 1..]);
             if matches!(k, "level" | "lvl" | "severity") {
                 return word_level(v.trim_matches('"'));
             }
