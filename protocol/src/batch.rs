@@ -217,6 +217,18 @@ fn next_escape(b: &[u8], mut i: usize) -> usize {
         }
         i += 16;
     }
+    // 8 to 15 bytes left: two overlapping words, the first and the last 8 (the overlap was clean in the first).
+    if b.len() - i >= 8 {
+        for at in [i, b.len() - 8] {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[at..at + 8]);
+            let m = escape_mask(u64::from_le_bytes(w));
+            if m != 0 {
+                return at + (m.trailing_zeros() / 8) as usize;
+            }
+        }
+        return b.len();
+    }
     while i < b.len() && !needs_escape(b[i]) {
         i += 1;
     }
@@ -446,6 +458,20 @@ mod tests {
             prop_assert_eq!(&out[1..], &want[..]);
             let back: String = serde_json::from_slice(&out[1..]).expect("parse");
             prop_assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn write_str_finds_an_escape_at_every_position_of_every_length() {
+        for len in 0..40 {
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1}'] {
+                    let s: String = (0..len).map(|i| if i == at { c } else { 'x' }).collect();
+                    let mut out = Vec::new();
+                    write_str(&mut out, &s);
+                    assert_eq!(out, serde_json::to_vec(&s).expect("serialize"), "{s:?}");
+                }
+            }
         }
     }
 

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use logmind_agent::{AgentOptions, KubeMode};
 
+/// The allocator of the shipped `logmind` binary, so that the e2e benchmark measures the agent as it runs there.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     // Logs to stderr when asked (the kill -9 tests send it to `LOGMIND_AGENT_LOGFILE`).
     if let Ok(filter) = std::env::var("LOGMIND_AGENT_LOG") {

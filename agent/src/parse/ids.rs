@@ -68,7 +68,10 @@ pub fn scan_free_text<'a>(
     for_each_keyed_ending(
         message,
         keys.lasts,
-        |key| keys.kind(key).is_some_and(|k| missing.get() & (1 << k) != 0),
+        |key| {
+            keys.kind(key)
+                .is_some_and(|k| missing.get() & (1 << k) != 0)
+        },
         |key, value| {
             let kind = keys.kind(key);
             let slot = match kind {
