@@ -186,6 +186,28 @@ pub(crate) fn load(
     hits: &[(i64, u32, u32, DocId)],
     ctx: &Ctx,
 ) -> Result<Vec<(EventKey, LogRecord)>, QueryError> {
+    load_beside(engine, parts, hits, ctx, 0)
+}
+
+/// What a loaded record takes, as [`load`] counts it.
+fn record_bytes(rec: &LogRecord) -> usize {
+    RECORD_BYTES
+        + rec.message.len()
+        + rec
+            .fields
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+}
+
+/// [`load`] while `held` bytes of records loaded before are still held: together they stay within the limit.
+fn load_beside(
+    engine: &Engine,
+    parts: &[PartitionView],
+    hits: &[(i64, u32, u32, DocId)],
+    ctx: &Ctx,
+    held: usize,
+) -> Result<Vec<(EventKey, LogRecord)>, QueryError> {
     if hits.len().saturating_mul(RECORD_BYTES) > engine.options().max_memory_bytes {
         return Err(QueryError::Limit(format!(
             "query would load {} events, over the memory limit; narrow it",
@@ -196,7 +218,7 @@ pub(crate) fn load(
     let mut loaders: Vec<_> = parts.iter().map(|p| schema.loader(&p.searcher)).collect();
     let mut out = Vec::with_capacity(hits.len());
     // What the records really take (the estimate above assumes small ones; 150 messages of 5 MB held 1.5 GB).
-    let mut bytes = 0usize;
+    let mut bytes = held;
     for (i, &(_, part, seg, doc)) in hits.iter().enumerate() {
         if i % 256 == 0 {
             ctx.check()?;
@@ -213,13 +235,7 @@ pub(crate) fn load(
             );
             continue;
         };
-        bytes += RECORD_BYTES
-            + rec.message.len()
-            + rec
-                .fields
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>();
+        bytes += record_bytes(&rec);
         if bytes > engine.options().max_memory_bytes {
             return Err(QueryError::Limit(format!(
                 "the {} events loaded so far take {bytes} bytes, over the memory limit of {}; narrow the \
@@ -332,7 +348,9 @@ impl Engine {
             );
             scan(catalog, &parts, query, main, ctx, &mut top)?;
             top.prune();
-            keyed.extend(load(self, &parts, &top.hits, ctx)?);
+            // The events of the cursor's timestamp are still held: both loads share the memory limit.
+            let held = keyed.iter().map(|(_, r)| record_bytes(r)).sum();
+            keyed.extend(load_beside(self, &parts, &top.hits, ctx, held)?);
         }
         if forward {
             keyed.sort_by(|a, b| a.0.cmp(&b.0));

@@ -89,3 +89,60 @@ proptest! {
         prop_assert_eq!(only_a.len(), recs.iter().filter(|r| r.app == "a").count());
     }
 }
+
+/// The records a page loads are counted at their real size against `max_memory_bytes`, and a page after a
+/// cursor counts the events of the cursor's timestamp it holds together with the ones it loads after them.
+#[test]
+fn pages_load_at_most_the_memory_limit_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 16 events of 120 KB: 8 share one timestamp, 8 come a second later.
+    let recs: Vec<LogRecord> = (0..16)
+        .map(|i| LogRecord {
+            ts: T0 + if i < 8 { 0 } else { NS },
+            namespace: "shop".into(),
+            app: "a".into(),
+            message: format!("event {i:02} {}", "x".repeat(120_000)),
+            source: Source {
+                agent: "ag".into(),
+                file: "f".into(),
+                offset: i,
+            },
+            ..LogRecord::default()
+        })
+        .collect();
+    let opts = logmind_query::QueryOptions {
+        max_memory_bytes: 1 << 20,
+        ..options()
+    };
+    let engine = Engine::with_catalog(Arc::new(catalog(dir.path(), &recs, T0 + DAY)), opts);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let page = |limit: usize, cursor: Option<String>| {
+        rt.block_on(engine.search(SearchRequest {
+            start: Some(T0.to_string()),
+            end: Some((T0 + DAY).to_string()),
+            limit: Some(limit),
+            direction: Direction::Forward,
+            cursor,
+            ..SearchRequest::default()
+        }))
+    };
+    // 8 events (0.96 MB) fit, 9 do not.
+    assert_eq!(page(8, None).expect("8 events").events.len(), 8);
+    // (Only the count is printed on failure: the events are 120 KB each.)
+    let refused =
+        |res: Result<logmind_query::engine::SearchResponse, logmind_query::QueryError>,
+         what: &str| match res {
+            Ok(p) => panic!("{what}: answered with {} events", p.events.len()),
+            Err(e) => assert!(e.to_string().contains("memory limit"), "{what}: {e}"),
+        };
+    refused(page(9, None), "9 events are over 1 MiB");
+    // After the first event: 7 of its timestamp are held while 3 more are loaded (1.2 MB together).
+    let first = page(1, None).expect("first");
+    refused(
+        page(10, first.next_cursor),
+        "held and loaded together are over 1 MiB",
+    );
+}
