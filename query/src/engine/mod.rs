@@ -49,6 +49,9 @@ pub struct QueryOptions {
     pub max_concurrent: usize,
     /// Live tails at once; one more is refused (429).
     pub max_tails: usize,
+    /// A live tail pings its client this often, and ends when the client has sent nothing (not even a pong)
+    /// for 2.5 times as long: a peer gone without closing would hold its place forever.
+    pub tail_ping: Duration,
 }
 
 impl Default for QueryOptions {
@@ -64,6 +67,7 @@ impl Default for QueryOptions {
             default_range: Duration::from_secs(7 * 86_400),
             max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             max_tails: 10,
+            tail_ping: Duration::from_secs(30),
         }
     }
 }
@@ -139,8 +143,11 @@ impl Engine {
 
     /// An engine over any catalog (tests and benchmarks use [`crate::catalog::DirCatalog`]).
     pub fn with_catalog(catalog: Arc<dyn Catalog>, opts: QueryOptions) -> Arc<Self> {
-        let slots = Arc::new(tokio::sync::Semaphore::new(opts.max_concurrent.max(1)));
-        let tails = Arc::new(tokio::sync::Semaphore::new(opts.max_tails));
+        use tokio::sync::Semaphore;
+        let slots = Arc::new(Semaphore::new(
+            opts.max_concurrent.clamp(1, Semaphore::MAX_PERMITS),
+        ));
+        let tails = Arc::new(Semaphore::new(opts.max_tails.min(Semaphore::MAX_PERMITS)));
         Arc::new(Engine {
             catalog,
             opts,

@@ -208,7 +208,9 @@ fn load_beside(
     ctx: &Ctx,
     held: usize,
 ) -> Result<Vec<(EventKey, LogRecord)>, QueryError> {
-    if hits.len().saturating_mul(RECORD_BYTES) > engine.options().max_memory_bytes {
+    if hits.len().saturating_mul(RECORD_BYTES).saturating_add(held)
+        > engine.options().max_memory_bytes
+    {
         return Err(QueryError::Limit(format!(
             "query would load {} events, over the memory limit; narrow it",
             hits.len()

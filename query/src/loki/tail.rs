@@ -23,6 +23,17 @@ const MAX_PER_POLL: usize = 1000;
 /// tail whose query matched nothing rescanned from its start every second, forever.
 const IDLE_LOOKBACK_NS: i64 = 120_000_000_000;
 
+/// A frame the client does not take within this long ends the tail.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends `msg`; false when the client is gone or does not take it in [`SEND_TIMEOUT`].
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
 /// Upgrades to a WebSocket and streams the query's new lines.
 pub async fn tail(
     State(state): State<LokiState>,
@@ -67,7 +78,22 @@ async fn follow(
         .unwrap_or(0)
         .max(IDLE_LOOKBACK_NS);
     let mut limit = first_limit;
+    // A ping every `tail_ping`; a client that sends nothing back (not even the pong every client answers a ping
+    // with) for 2.5 pings is gone: a peer that vanished without closing would hold its tail place forever.
+    let ping_every = state.engine.options().tail_ping;
+    let dead_after = ping_every.saturating_mul(5) / 2;
+    let mut heard = tokio::time::Instant::now();
+    let mut pinged = heard;
     loop {
+        if heard.elapsed() >= dead_after {
+            return;
+        }
+        if pinged.elapsed() >= ping_every {
+            if !send(&mut socket, Message::Ping(Default::default())).await {
+                return;
+            }
+            pinged = tokio::time::Instant::now();
+        }
         let end = state.engine.now_ns() - delay_ns + 1;
         if end > cursor {
             let l = log.clone();
@@ -101,11 +127,7 @@ async fn follow(
                             "streams": response::streams(fresh, categorize, false),
                             "dropped_entries": null,
                         });
-                        if socket
-                            .send(Message::Text(frame.to_string().into()))
-                            .await
-                            .is_err()
-                        {
+                        if !send(&mut socket, Message::Text(frame.to_string().into())).await {
                             return;
                         }
                     } else if complete && end.saturating_sub(lookback) > cursor {
@@ -115,12 +137,10 @@ async fn follow(
                     }
                 }
                 Err(e) => {
-                    let _ = socket
-                        .send(Message::Text(
-                            json!({"error": e.public_message()}).to_string().into(),
-                        ))
-                        .await;
-                    let _ = socket.send(Message::Close(None)).await;
+                    let error = json!({"error": e.public_message()}).to_string();
+                    if send(&mut socket, Message::Text(error.into())).await {
+                        send(&mut socket, Message::Close(None)).await;
+                    }
                     return;
                 }
             }
@@ -130,9 +150,9 @@ async fn follow(
         tokio::select! {
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard = tokio::time::Instant::now(),
             },
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1).min(ping_every)) => {}
         }
     }
 }

@@ -147,3 +147,47 @@ async fn tails_beyond_the_limit_are_refused_until_one_closes() {
     }
     s.indexer.shutdown().await.expect("shutdown");
 }
+
+/// A client that stops answering (no pong, no frame: a peer gone without closing its connection) loses its tail
+/// after 2.5 ping intervals, and its place is free again.
+#[tokio::test]
+async fn a_tail_whose_client_stops_answering_is_ended() {
+    let opts = logmind_query::QueryOptions {
+        max_range: Duration::from_secs(40 * 86_400),
+        max_tails: 1,
+        tail_ping: Duration::from_millis(200),
+        ..logmind_query::QueryOptions::default()
+    };
+    let s = start_with(&[record(0, "api")], T0 + 100 * NS, None, opts, true).await;
+    let url = format!(
+        "{}/loki/api/v1/tail?query=%7Bapp%3D%22api%22%7D&start={T0}",
+        s.url.replace("http://", "ws://")
+    );
+    // Never read: tungstenite answers pings only while the stream is read.
+    let silent = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("first tail")
+        .0;
+    assert!(
+        tokio_tungstenite::connect_async(&url).await.is_err(),
+        "the only place is taken"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut answering = loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok((ws, _)) => break ws,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "never freed: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A client that reads (and so answers the pings) keeps its tail well past 2.5 intervals.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while tokio::time::Instant::now() < until {
+        match tokio::time::timeout(Duration::from_millis(100), answering.next()).await {
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(other) => panic!("an answering tail ended: {other:?}"),
+        }
+    }
+    drop(silent);
+    s.indexer.shutdown().await.expect("shutdown");
+}
