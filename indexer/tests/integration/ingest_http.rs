@@ -380,11 +380,7 @@ async fn concurrent_batches_share_fsyncs_and_observability_reports_it() {
         "16 concurrent senders never shared an fsync"
     );
 
-    let h = client
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .expect("health");
+    let h = get(&client, &base, "/health").await;
     assert_eq!(h.status().as_u16(), 200);
     let h: serde_json::Value = h.json().await.expect("json");
     assert_eq!(h["status"], "healthy");
@@ -398,11 +394,8 @@ async fn concurrent_batches_share_fsyncs_and_observability_reports_it() {
         .await
         .expect("ready");
     assert_eq!(r.status().as_u16(), 200);
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
+    let text = get(&client, &base, "/metrics")
         .await
-        .expect("metrics")
         .text()
         .await
         .expect("text");

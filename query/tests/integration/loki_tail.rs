@@ -100,13 +100,12 @@ async fn tail_streams_backlog_then_new_lines_once() {
     s.indexer.shutdown().await.expect("shutdown");
 }
 
-/// Live tails are capped (`max_tails`, Loki's `max_concurrent_tail_requests`): one more is refused with 429
-/// before the upgrade, and a closed tail frees its place.
-#[tokio::test]
-async fn tails_beyond_the_limit_are_refused_until_one_closes() {
+/// A server with one stored line, `max_tails` and `tail_ping` set, and the URL of a tail of `{app="api"}`.
+async fn tail_server(max_tails: usize, tail_ping: Duration) -> (Server, String) {
     let opts = logmind_query::QueryOptions {
         max_range: Duration::from_secs(40 * 86_400),
-        max_tails: 2,
+        max_tails,
+        tail_ping,
         ..logmind_query::QueryOptions::default()
     };
     let s = start_with(&[record(0, "api")], T0 + 100 * NS, None, opts, true).await;
@@ -114,6 +113,14 @@ async fn tails_beyond_the_limit_are_refused_until_one_closes() {
         "{}/loki/api/v1/tail?query=%7Bapp%3D%22api%22%7D&start={T0}",
         s.url.replace("http://", "ws://")
     );
+    (s, url)
+}
+
+/// Live tails are capped (`max_tails`, Loki's `max_concurrent_tail_requests`): one more is refused with 429
+/// before the upgrade, and a closed tail frees its place.
+#[tokio::test]
+async fn tails_beyond_the_limit_are_refused_until_one_closes() {
+    let (s, url) = tail_server(2, Duration::from_secs(30)).await;
     let first = tokio_tungstenite::connect_async(&url)
         .await
         .expect("first tail")
@@ -152,17 +159,7 @@ async fn tails_beyond_the_limit_are_refused_until_one_closes() {
 /// after 2.5 ping intervals, and its place is free again.
 #[tokio::test]
 async fn a_tail_whose_client_stops_answering_is_ended() {
-    let opts = logmind_query::QueryOptions {
-        max_range: Duration::from_secs(40 * 86_400),
-        max_tails: 1,
-        tail_ping: Duration::from_millis(200),
-        ..logmind_query::QueryOptions::default()
-    };
-    let s = start_with(&[record(0, "api")], T0 + 100 * NS, None, opts, true).await;
-    let url = format!(
-        "{}/loki/api/v1/tail?query=%7Bapp%3D%22api%22%7D&start={T0}",
-        s.url.replace("http://", "ws://")
-    );
+    let (s, url) = tail_server(1, Duration::from_millis(200)).await;
     // Never read: tungstenite answers pings only while the stream is read.
     let silent = tokio_tungstenite::connect_async(&url)
         .await

@@ -88,6 +88,15 @@ pub async fn post(
     (status, headers, json)
 }
 
+/// `GET {base}{path}`.
+pub async fn get(client: &reqwest::Client, base: &str, path: &str) -> reqwest::Response {
+    client
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
 /// All stored records of every partition (committed view).
 pub fn all_records(store: &Store) -> Vec<LogRecord> {
     let mut out = Vec::new();
