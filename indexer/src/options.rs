@@ -131,10 +131,22 @@ pub struct IndexerOptions {
 
 /// Fault injection for tests. While `drop_documents` is set, the indexing thread's hand-over of documents to
 /// tantivy fails and the documents are dropped, as they are when a tantivy worker fails (disk full, I/O error).
+/// While `fail_commits_after` is armed, partition commits fail after that many more have succeeded.
 #[doc(hidden)]
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Faults {
     drop_documents: Arc<std::sync::atomic::AtomicBool>,
+    /// Partition commits still allowed before they fail; negative: off.
+    commits_left: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            drop_documents: Default::default(),
+            commits_left: Arc::new(std::sync::atomic::AtomicI64::new(-1)),
+        }
+    }
 }
 
 impl Faults {
@@ -148,6 +160,25 @@ impl Faults {
     pub(crate) fn dropping_documents(&self) -> bool {
         self.drop_documents
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Lets `n` more partition commits succeed, then fails every one until disarmed (`None`).
+    pub fn fail_commits_after(&self, n: Option<u32>) {
+        self.commits_left
+            .store(n.map_or(-1, i64::from), std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether this partition commit fails (counts the ones allowed).
+    pub(crate) fn commit_fails(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        match self.commits_left.load(SeqCst) {
+            n if n < 0 => false,
+            0 => true,
+            n => {
+                self.commits_left.store(n - 1, SeqCst);
+                false
+            }
+        }
     }
 }
 

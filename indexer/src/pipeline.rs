@@ -265,10 +265,16 @@ impl Pipeline {
                     continue;
                 };
                 let dir = w.partition.dir.clone();
-                let res = w.writer.prepare_commit().and_then(|mut pc| {
-                    pc.set_payload(&payload);
-                    pc.commit()
-                });
+                let res = if self.faults.commit_fails() {
+                    Err(tantivy::TantivyError::SystemError(
+                        "injected fault: commit failed".into(),
+                    ))
+                } else {
+                    w.writer.prepare_commit().and_then(|mut pc| {
+                        pc.set_payload(&payload);
+                        pc.commit()
+                    })
+                };
                 if let Err(e) = res {
                     self.metrics.commit_errors.fetch_add(1, Ordering::Relaxed);
                     let err = IndexerError::index("commit", &dir)(e);
@@ -329,7 +335,10 @@ impl Pipeline {
 
     fn commit_logged(&mut self) {
         if let Err(e) = self.commit() {
-            tracing::error!(error = %e, "commit failed; will retry");
+            // A failure that made indexing fail was logged by `fail`, with what happens next.
+            if self.failed.is_none() {
+                tracing::error!(error = %e, "commit failed; will retry");
+            }
         }
     }
 

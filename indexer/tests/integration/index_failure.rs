@@ -203,3 +203,74 @@ async fn documents_dropped_by_a_failed_writer_are_indexed_again_from_the_wal() {
     assert_eq!(count(&idx), expect);
     idx.shutdown().await.expect("shutdown");
 }
+
+/// A commit that fails after some partitions have committed: those keep their commit (the replay must not add
+/// their documents again), the others index their uncommitted batches again from the WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_fails_halfway_through_the_partitions_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::default();
+    let mut o = IndexerOptions::new(dir.path());
+    o.commit_interval = Duration::from_secs(3600);
+    o.wal_segment_bytes = 16 << 10;
+    o.faults = faults.clone();
+    let idx = logmind_indexer::Indexer::open(o.clone())
+        .await
+        .expect("open");
+    let now = now_nanos();
+    // Every batch writes today's and yesterday's partition.
+    let batch = |seq: u64| -> Vec<_> {
+        (0..20)
+            .map(|i| record(now - (i % 2) as i64 * DAY, "shop", seq * 100 + i))
+            .collect()
+    };
+    let mut expect = BTreeMap::new();
+    let mut ingest = |seq: u64| {
+        expect.extend((0..20).map(|i| (seq * 100 + i, 1usize)));
+        batch(seq)
+    };
+    for seq in 0..5 {
+        idx.ingest("a", seq, ingest(seq)).await.expect("ingest");
+    }
+    idx.commit().await.expect("commit");
+    for seq in 5..10 {
+        idx.ingest("a", seq, ingest(seq)).await.expect("ingest");
+    }
+    // One partition commits, the other fails.
+    faults.fail_commits_after(Some(1));
+    let err = idx
+        .commit()
+        .await
+        .expect_err("the second partition's commit fails");
+    assert!(err.to_string().contains("injected fault"), "{err}");
+    let refused = idx
+        .ingest("a", 10, batch(10))
+        .await
+        .expect_err("ingest while failed");
+    assert_eq!(refused.status(), 503);
+    faults.fail_commits_after(None);
+    // An explicit commit recovers at once (the timer would after the backoff).
+    idx.commit().await.expect("recovered");
+    for seq in 10..12 {
+        idx.ingest("a", seq, ingest(seq)).await.expect("ingest");
+    }
+    idx.commit().await.expect("commit");
+    let count = |idx: &logmind_indexer::Indexer| {
+        let mut seen = BTreeMap::new();
+        for r in all_records(&idx.store()) {
+            *seen.entry(r.source.offset).or_insert(0usize) += 1;
+        }
+        seen
+    };
+    assert_eq!(idx.store().partitions().len(), 2);
+    assert_eq!(
+        count(&idx),
+        expect,
+        "every acknowledged record exactly once"
+    );
+    idx.shutdown().await.expect("shutdown");
+    drop(idx);
+    let idx = logmind_indexer::Indexer::open(o).await.expect("reopen");
+    assert_eq!(count(&idx), expect, "and after a restart");
+    idx.shutdown().await.expect("shutdown");
+}
