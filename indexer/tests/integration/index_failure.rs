@@ -20,17 +20,21 @@ fn batch(now: i64, seq: u64) -> Vec<u8> {
     encode_ndjson(&recs)
 }
 
+/// Options with a fault hook. Commits only when asked (and when recovering): the documents handed to tantivy
+/// before a fault are uncommitted when it strikes. ~8 KiB batches in 16 KiB segments: commits delete segments.
+fn options(dir: &std::path::Path) -> (IndexerOptions, Faults) {
+    let faults = Faults::default();
+    let mut o = IndexerOptions::new(dir);
+    o.commit_interval = Duration::from_secs(3600);
+    o.wal_segment_bytes = 16 << 10;
+    o.faults = faults.clone();
+    (o, faults)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_dropped_by_a_failed_writer_are_indexed_again_from_the_wal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::default();
-    let mut o = IndexerOptions::new(dir.path());
-    // Commits only when asked (and when recovering): the documents handed to tantivy before the fault are
-    // uncommitted when it strikes.
-    o.commit_interval = Duration::from_secs(3600);
-    // ~8 KiB batches in 16 KiB segments: commits delete segments.
-    o.wal_segment_bytes = 16 << 10;
-    o.faults = faults.clone();
+    let (o, faults) = options(dir.path());
     let (idx, base, server) = serve(o.clone()).await;
     let client = reqwest::Client::new();
     let now = now_nanos();
@@ -209,11 +213,7 @@ async fn documents_dropped_by_a_failed_writer_are_indexed_again_from_the_wal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_that_fails_halfway_through_the_partitions_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::default();
-    let mut o = IndexerOptions::new(dir.path());
-    o.commit_interval = Duration::from_secs(3600);
-    o.wal_segment_bytes = 16 << 10;
-    o.faults = faults.clone();
+    let (o, faults) = options(dir.path());
     let idx = logmind_indexer::Indexer::open(o.clone())
         .await
         .expect("open");
