@@ -93,7 +93,7 @@ impl<'a> Found<'a> {
     }
 
     fn ids_missing(&self) -> bool {
-        self.request_id.is_empty() || self.user_id.is_empty() || self.trace_id.is_empty()
+        self.missing_ids() != 0
     }
 
     /// The kinds of id still empty, as bits (1 << [`ids::REQUEST`], …).

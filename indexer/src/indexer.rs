@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use logmind_protocol::{decode_ndjson, encode_ndjson, IngestResponse, LogRecord};
+use logmind_protocol::{encode_ndjson, IngestResponse, LogRecord};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
@@ -137,15 +137,7 @@ impl Indexer {
             .max()
             .unwrap_or(0);
         let (wal, file, next_lsn) = WalState::open(dir, lsn_floor, |entry| {
-            match decode_ndjson(&entry.body) {
-                Ok(records) => {
-                    replayed += pipeline.index_records(entry.lsn, &records)?;
-                }
-                Err(e) => {
-                    tracing::error!(lsn = entry.lsn, error = %e, "undecodable wal entry skipped");
-                }
-            }
-            pipeline.last_lsn = pipeline.last_lsn.max(entry.lsn);
+            replayed += pipeline.replay_entry(&entry)?;
             Ok(())
         })?;
         pipeline.last_lsn = pipeline.last_lsn.max(next_lsn - 1);

@@ -421,6 +421,19 @@ impl Pipeline {
         }
     }
 
+    /// Indexes one WAL entry again (an undecodable one is logged and skipped); answers the records indexed.
+    pub(crate) fn replay_entry(&mut self, entry: &crate::wal::WalEntry) -> Result<u64> {
+        let added = match logmind_protocol::decode_ndjson(&entry.body) {
+            Ok(records) => self.index_records(entry.lsn, &records)?,
+            Err(e) => {
+                tracing::error!(lsn = entry.lsn, error = %e, "undecodable wal entry skipped");
+                0
+            }
+        };
+        self.last_lsn = self.last_lsn.max(entry.lsn);
+        Ok(added)
+    }
+
     /// Indexes every WAL entry after the last commit up to the last LSN received (each partition skips what it
     /// has committed). LSNs after a commit are dense: a gap is a damaged segment, and an error rather than a
     /// commit that would let the WAL delete what was never indexed. Answers the records indexed.
@@ -448,12 +461,7 @@ impl Pipeline {
                     });
                 }
                 last = entry.lsn;
-                match logmind_protocol::decode_ndjson(&entry.body) {
-                    Ok(records) => replayed += self.index_records(entry.lsn, &records)?,
-                    Err(e) => {
-                        tracing::error!(lsn = entry.lsn, error = %e, "undecodable wal entry skipped")
-                    }
-                }
+                replayed += self.replay_entry(&entry)?;
             }
         }
         if last < through {

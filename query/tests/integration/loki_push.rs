@@ -116,14 +116,12 @@ async fn push_json_gzip_and_protobuf_then_query_back() {
         "stream": {"namespace": "shop", "app": "cart", "level": "warn"},
         "values": [[(T0 + 2 * NS).to_string(), "cart is slow"]]
     }]});
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(body.to_string().as_bytes()).expect("gzip");
     let r = s
         .http
         .post(&push)
         .header("content-type", "application/json")
         .header("content-encoding", "gzip")
-        .body(gz.finish().expect("gzip"))
+        .body(gzip(&body))
         .send()
         .await
         .expect("send");
@@ -335,9 +333,7 @@ async fn a_push_of_more_entries_than_memory_allows_is_refused_whole() {
 
     let values = vec![json!([(T0 + NS).to_string(), "x"]); MAX_PUSH_RECORDS + 1];
     let body = json!({"streams": [{"stream": {"namespace": "bomb"}, "values": values}]});
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(body.to_string().as_bytes()).expect("gzip");
-    let gz = gz.finish().expect("gzip");
+    let gz = gzip(&body);
     assert!(gz.len() < 1 << 20, "{} bytes on the wire", gz.len());
     let r = post(gz, "application/json", true).await.expect("send");
     assert_refused(r, 413, &limit_named).await;

@@ -162,19 +162,35 @@ struct Metadata;
 struct Nested;
 
 /// `expecting` for visitors that take what they are given.
+/// Each visitor below is its own seed: it deserializes whatever comes, answering what its visitor answers.
+macro_rules! seed_of_visitor {
+    ($($ty:ty),*) => {$(
+        impl<'de> DeserializeSeed<'de> for $ty {
+            type Value = <Self as Visitor<'de>>::Value;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    )*};
+}
+
+seed_of_visitor!(
+    Top<'_>,
+    Streams<'_>,
+    Stream<'_>,
+    Values,
+    Labels,
+    Value,
+    Metadata,
+    Nested
+);
+
 macro_rules! expecting {
     ($what:literal) => {
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str($what)
         }
     };
-}
-
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
 }
 
 impl<'de> Visitor<'de> for Top<'_> {
@@ -192,26 +208,12 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Streams<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Streams<'_> {
     type Value = ();
     expecting!("an array of streams");
     fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
         while s.next_element_seed(Stream(&mut *self.0))?.is_some() {}
         Ok(())
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Stream<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
     }
 }
 
@@ -251,13 +253,6 @@ impl<'de> Visitor<'de> for Stream<'_> {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Labels {
-    type Value = (usize, u64);
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(usize, u64), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Labels {
     type Value = (usize, u64);
     expecting!("a label object");
@@ -272,13 +267,6 @@ impl<'de> Visitor<'de> for Labels {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Values {
-    type Value = (usize, usize, u64);
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Values {
     type Value = (usize, usize, u64);
     expecting!("an array of values");
@@ -290,13 +278,6 @@ impl<'de> Visitor<'de> for Values {
             bytes = bytes.saturating_add(b);
         }
         Ok((entries, items, bytes))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Value {
-    type Value = (usize, u64);
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(usize, u64), D::Error> {
-        d.deserialize_any(self)
     }
 }
 
@@ -321,13 +302,6 @@ impl<'de> Visitor<'de> for Value {
             i += 1;
         }
         Ok((items, bytes))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Metadata {
-    type Value = (usize, u64);
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(usize, u64), D::Error> {
-        d.deserialize_any(self)
     }
 }
 
@@ -367,13 +341,6 @@ impl<'de> Visitor<'de> for Metadata {
     }
     fn visit_unit<E>(self) -> Result<(usize, u64), E> {
         Ok((1, 0))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Nested {
-    type Value = (usize, usize);
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(usize, usize), D::Error> {
-        d.deserialize_any(self)
     }
 }
 
